@@ -1,0 +1,58 @@
+import { drizzle, type PostgresJsDatabase } from 'drizzle-orm/postgres-js';
+import { migrate as drizzleMigrate } from 'drizzle-orm/postgres-js/migrator';
+import { fileURLToPath } from 'node:url';
+import postgres from 'postgres';
+import * as schema from './schema.ts';
+
+export * as schema from './schema.ts';
+export { and, eq, inArray, sql as dsql } from 'drizzle-orm';
+export type Database = PostgresJsDatabase<typeof schema>;
+export type Sql = postgres.Sql;
+
+export const migrationsFolder = fileURLToPath(new URL('../migrations', import.meta.url));
+
+export interface ConnectOptions {
+  /** Pool size. */
+  max?: number;
+  /** Name shown in pg_stat_activity. */
+  applicationName?: string;
+}
+
+/**
+ * Opens a postgres.js pool for hand-written SQL and a Drizzle handle on a pool of its
+ * own: Drizzle reconfigures its client's type parsers (timestamps stay strings), which
+ * must not leak into the raw queries.
+ */
+export function connect(url: string, options: ConnectOptions = {}): { sql: Sql; db: Database; end(): Promise<void> } {
+  const sql = pool(url, options.max ?? 10, options.applicationName ?? 'chat');
+  const drizzleClient = pool(url, Math.max(2, Math.ceil((options.max ?? 10) / 4)), `${options.applicationName ?? 'chat'}-orm`);
+  return {
+    sql,
+    db: drizzle(drizzleClient, { schema }),
+    end: async () => {
+      await Promise.all([sql.end({ timeout: 2 }), drizzleClient.end({ timeout: 2 })]);
+    },
+  };
+}
+
+function pool(url: string, max: number, applicationName: string): Sql {
+  return postgres(url, {
+    max,
+    onnotice: () => {},
+    // Sequences and counts are int8; every value we store fits a JS number exactly.
+    types: { int8: { to: 20, from: [20], serialize: (n: number) => String(n), parse: (s: string) => Number(s) } },
+    connection: { application_name: applicationName },
+  });
+}
+
+/** Applies the committed SQL migrations; safe to run from several processes at once. */
+export async function migrate(url: string): Promise<void> {
+  const sql = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    // Serialise concurrent migrators (several instances starting together).
+    await sql`select pg_advisory_lock(7355608)`;
+    await drizzleMigrate(drizzle(sql), { migrationsFolder });
+  } finally {
+    await sql.end();
+  }
+}

@@ -1,0 +1,183 @@
+/**
+ * The chat service's schema. One per-conversation sequence (`conversations.last_seq`)
+ * orders everything that changes a conversation: messages take a `seq` in `messages`,
+ * every other change (edit, delete, reaction, membership, read mark) takes one in
+ * `events`. A client that knows its last seq can be brought up to date from these two
+ * tables alone.
+ */
+import { sql } from 'drizzle-orm';
+import {
+  bigint,
+  bigserial,
+  boolean,
+  check,
+  customType,
+  index,
+  integer,
+  jsonb,
+  pgTable,
+  primaryKey,
+  text,
+  timestamp,
+  uniqueIndex,
+  uuid,
+} from 'drizzle-orm/pg-core';
+
+const tsvector = customType<{ data: string }>({ dataType: () => 'tsvector' });
+const seqColumn = (name: string) => bigint(name, { mode: 'number' });
+const at = (name: string) => timestamp(name, { withTimezone: true, mode: 'date' });
+
+export const users = pgTable('users', {
+  /** The token's `sub`. */
+  id: text('id').primaryKey(),
+  name: text('name'),
+  image: text('image'),
+  createdAt: at('created_at').notNull().defaultNow(),
+  lastSeenAt: at('last_seen_at'),
+});
+
+export const conversations = pgTable(
+  'conversations',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    kind: text('kind', { enum: ['direct', 'group'] }).notNull(),
+    title: text('title'),
+    creatorId: text('creator_id').notNull().references(() => users.id),
+    isPublic: boolean('is_public').notNull().default(false),
+    /** `min(a,b) + ' ' + max(a,b)` for direct conversations: one per pair. */
+    directKey: text('direct_key'),
+    lastSeq: seqColumn('last_seq').notNull().default(0),
+    lastActivityAt: at('last_activity_at').notNull().defaultNow(),
+    createdAt: at('created_at').notNull().defaultNow(),
+    deletedAt: at('deleted_at'),
+  },
+  (t) => [
+    uniqueIndex('conversations_direct_key_uq').on(t.directKey),
+    index('conversations_public_idx')
+      .on(t.lastActivityAt.desc(), t.id)
+      .where(sql`${t.isPublic} and ${t.deletedAt} is null`),
+    check('conversations_kind_ck', sql`${t.kind} in ('direct', 'group')`),
+    check('conversations_direct_key_ck', sql`(${t.kind} = 'direct') = (${t.directKey} is not null)`),
+  ],
+);
+
+export const members = pgTable(
+  'members',
+  {
+    conversationId: uuid('conversation_id')
+      .notNull()
+      .references(() => conversations.id, { onDelete: 'cascade' }),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id),
+    role: text('role', { enum: ['owner', 'admin', 'member'] }).notNull().default('member'),
+    joinedAt: at('joined_at').notNull().defaultNow(),
+    lastReadSeq: seqColumn('last_read_seq').notNull().default(0),
+    lastDeliveredSeq: seqColumn('last_delivered_seq').notNull().default(0),
+    muted: boolean('muted').notNull().default(false),
+  },
+  (t) => [
+    primaryKey({ columns: [t.conversationId, t.userId] }),
+    // "My conversations" reads only this index.
+    index('members_user_idx').on(t.userId, t.conversationId),
+    check('members_role_ck', sql`${t.role} in ('owner', 'admin', 'member')`),
+  ],
+);
+
+export const messages = pgTable(
+  'messages',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    conversationId: uuid('conversation_id')
+      .notNull()
+      .references(() => conversations.id, { onDelete: 'cascade' }),
+    seq: seqColumn('seq').notNull(),
+    senderId: text('sender_id')
+      .notNull()
+      .references(() => users.id),
+    clientMsgId: text('client_msg_id').notNull(),
+    /** Null once deleted: a tombstone keeps its place, not its text. */
+    body: text('body'),
+    replyToId: uuid('reply_to_id'),
+    attachments: jsonb('attachments').$type<string[]>(),
+    createdAt: at('created_at').notNull().defaultNow(),
+    editedAt: at('edited_at'),
+    deletedAt: at('deleted_at'),
+    searchVector: tsvector('search_vector').generatedAlwaysAs(
+      sql`to_tsvector('simple', coalesce(body, ''))`,
+    ),
+  },
+  (t) => [
+    // History pages walk this index by (conversation, seq) in either direction.
+    uniqueIndex('messages_conversation_seq_uq').on(t.conversationId, t.seq),
+    uniqueIndex('messages_sender_client_msg_uq').on(t.senderId, t.clientMsgId),
+    index('messages_reply_idx').on(t.replyToId, t.seq).where(sql`${t.replyToId} is not null`),
+    index('messages_search_idx').using('gin', t.searchVector),
+  ],
+);
+
+/** Every change to a conversation other than a new message, in the same seq stream. */
+export const events = pgTable(
+  'events',
+  {
+    conversationId: uuid('conversation_id')
+      .notNull()
+      .references(() => conversations.id, { onDelete: 'cascade' }),
+    seq: seqColumn('seq').notNull(),
+    type: text('type').notNull(),
+    actorId: text('actor_id').notNull(),
+    messageId: uuid('message_id'),
+    data: jsonb('data').$type<Record<string, unknown>>().notNull().default({}),
+    createdAt: at('created_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.conversationId, t.seq] })],
+);
+
+export const messageEdits = pgTable(
+  'message_edits',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    messageId: uuid('message_id')
+      .notNull()
+      .references(() => messages.id, { onDelete: 'cascade' }),
+    /** The body before this edit; cleared when the message is deleted. */
+    previousBody: text('previous_body'),
+    editedAt: at('edited_at').notNull().defaultNow(),
+  },
+  (t) => [index('message_edits_message_idx').on(t.messageId, t.id)],
+);
+
+export const reactions = pgTable(
+  'reactions',
+  {
+    messageId: uuid('message_id')
+      .notNull()
+      .references(() => messages.id, { onDelete: 'cascade' }),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id),
+    emoji: text('emoji').notNull(),
+    createdAt: at('created_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.messageId, t.emoji, t.userId] })],
+);
+
+export const attachments = pgTable(
+  'attachments',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    conversationId: uuid('conversation_id')
+      .notNull()
+      .references(() => conversations.id, { onDelete: 'cascade' }),
+    uploaderId: text('uploader_id')
+      .notNull()
+      .references(() => users.id),
+    messageId: uuid('message_id'),
+    filename: text('filename').notNull(),
+    contentType: text('content_type').notNull(),
+    size: integer('size').notNull(),
+    storageKey: text('storage_key').notNull(),
+    createdAt: at('created_at').notNull().defaultNow(),
+  },
+  (t) => [index('attachments_message_idx').on(t.messageId)],
+);

@@ -1,0 +1,114 @@
+/**
+ * Builds the chat service: external plugins (database, bus, metrics), then the
+ * domain, then routes. Exported for tests, which start real instances on port 0.
+ */
+import { connect } from '@chat/db';
+import websocket from '@fastify/websocket';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import pino, { type Logger } from 'pino';
+import { RateLimiterMemory } from 'rate-limiter-flexible';
+import { authenticator, originGuard } from './auth/authenticate.ts';
+import { SUBPROTOCOL } from './auth/credentials.ts';
+import { createSessionTokenVerifier } from './auth/session-token.ts';
+import type { Config } from './config.ts';
+import { Chat } from './domain/chat.ts';
+import { PgBus } from './fanout/pg-bus.ts';
+import { conversationRoutes } from './http/conversations.ts';
+import { registerErrorHandler } from './http/error-handler.ts';
+import { registerOps } from './http/ops.ts';
+import { createMetrics } from './metrics.ts';
+import { Gateway } from './ws/gateway.ts';
+import { Registry } from './ws/registry.ts';
+import { Rooms } from './ws/rooms.ts';
+
+export interface ChatApp {
+  app: FastifyInstance;
+  gateway: Gateway;
+  chat: Chat;
+  /** Graceful stop: refuse new sockets, finish in-flight sends, tell clients to reconnect, close. */
+  drain(): Promise<void>;
+}
+
+export function createLogger(config: Pick<Config, 'logLevel' | 'instanceId'>): Logger {
+  return pino({
+    level: config.logLevel,
+    base: { instance: config.instanceId },
+    // Never log credentials, even at debug.
+    redact: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["sec-websocket-protocol"]', 'req.query.token'],
+  });
+}
+
+export async function buildApp(config: Readonly<Config>, logger: Logger = createLogger(config)): Promise<ChatApp> {
+  if (!config.databaseUrl) throw new Error('buildApp needs config.databaseUrl (server.ts starts the embedded database)');
+  const metrics = createMetrics(config.instanceId);
+  const database = connect(config.databaseUrl, { max: config.dbPoolSize, applicationName: `chat-${config.instanceId}` });
+  const { sql, db } = database;
+  const bus = new PgBus({ url: config.databaseUrl, log: logger, onReconnect: () => metrics.listenerReconnects.inc() });
+  const chat = new Chat(sql, db, bus, metrics, { maxBodyChars: config.maxBodyChars });
+  const rooms = new Rooms((id, after, limit) => chat.loadStream(id, after, limit), logger, (n) => metrics.gapFills.inc(n));
+  const verifier = await createSessionTokenVerifier({
+    secrets: config.authSecrets,
+    clockToleranceSec: config.clockToleranceSec,
+    systemRoleClaim: config.systemRoleClaim,
+  });
+  const sendLimiter = new RateLimiterMemory({ points: config.sendBurst, duration: Math.max(1, Math.round(config.sendBurst / config.sendRatePerSec)) });
+  const registry = new Registry(config.maxConnectionsPerUser);
+  const gateway = new Gateway(
+    { chat, rooms, metrics, verifier, sendLimiter, clockToleranceSec: config.clockToleranceSec },
+    registry,
+    logger,
+    { heartbeatMs: config.heartbeatMs, maxSocketBufferBytes: config.maxSocketBufferBytes, clockToleranceSec: config.clockToleranceSec },
+  );
+
+  await bus.start({
+    onEvents: (events) => rooms.onEvents(events),
+    onSignal: () => {},
+    onResubscribed: () => rooms.resync(),
+  });
+
+  const app = Fastify({
+    loggerInstance: logger as FastifyBaseLogger,
+    bodyLimit: 256 * 1024,
+    genReqId: () => crypto.randomUUID(),
+  }) as unknown as FastifyInstance;
+  registerErrorHandler(app, metrics);
+  await app.register(websocket, {
+    options: {
+      maxPayload: config.maxFrameBytes,
+      perMessageDeflate: false,
+      handleProtocols: (protocols: Set<string>) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
+    },
+  });
+
+  const authenticate = authenticator(verifier, (identity) => chat.ensureUser(identity));
+  const checkOrigin = originGuard(config.allowedOrigins);
+  app.get(
+    '/ws',
+    { websocket: true, preValidation: [authenticate, checkOrigin, (request) => gateway.admit(request)]},
+    (socket, request) => gateway.accept(socket, request),
+  );
+  await app.register(conversationRoutes, { prefix: '/v1', chat, authenticate, sendLimiter });
+  registerOps(app, { sql, bus, metrics, isDraining: () => gateway.draining });
+
+  registry.startHeartbeat(config.heartbeatMs);
+  app.addHook('onClose', async () => {
+    registry.stopHeartbeat();
+    await bus.stop();
+    await database.end();
+  });
+
+  return {
+    app,
+    gateway,
+    chat,
+    async drain() {
+      gateway.draining = true;
+      const deadline = new Promise((resolve) => setTimeout(resolve, config.drainMs).unref());
+      await Promise.race([chat.drain(), deadline]);
+      // Let the acks of the last batch reach their sockets before saying goodbye.
+      await new Promise((resolve) => setImmediate(resolve));
+      gateway.closeAll();
+      await app.close();
+    },
+  };
+}

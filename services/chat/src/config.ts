@@ -1,0 +1,120 @@
+/**
+ * The only place that reads process.env. Validated once, typed, frozen.
+ * Every variable is documented in the README.
+ */
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface Config {
+  host: string;
+  port: number;
+  /** Null: start the embedded PostgreSQL under dataDir. */
+  databaseUrl: string | null;
+  dataDir: string;
+  migrateOnStart: boolean;
+  /** Insert the demo users and lobby at start-up (default on the embedded database). */
+  seedDemo: boolean;
+  dbPoolSize: number;
+  /** Session secrets, newest first; every one is accepted (rotation). */
+  authSecrets: string[];
+  /** True when no secret was configured and the development secret is in use (never in production). */
+  usingDevSecret: boolean;
+  /** Clock tolerance for exp/nbf, seconds. */
+  clockToleranceSec: number;
+  /** Origins allowed to open a socket with cookie credentials; empty: same host only. */
+  allowedOrigins: string[];
+  /** Token claim holding the system role ('owner' | 'admin'). */
+  systemRoleClaim: string;
+  heartbeatMs: number;
+  maxFrameBytes: number;
+  maxBodyChars: number;
+  /** Bytes queued to one socket before it is cut off as a slow consumer. */
+  maxSocketBufferBytes: number;
+  /** Sends per user per second (token bucket refill) and burst. */
+  sendRatePerSec: number;
+  sendBurst: number;
+  maxConnectionsPerUser: number;
+  editWindowSec: number;
+  logLevel: string;
+  instanceId: string;
+  /** Grace period for in-flight work on SIGTERM, ms. */
+  drainMs: number;
+}
+
+const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+
+/**
+ * Used only outside production when no secret is set, so a fresh clone runs with
+ * the demo storefront (web/ uses the same value in development).
+ */
+export const DEV_AUTH_SECRET = 'dev-only-secret-do-not-use-in-production-0123456789';
+
+type Env = Record<string, string | undefined>;
+
+export class ConfigError extends Error {}
+
+export function loadConfig(env: Env = process.env, overrides: Partial<Config> = {}): Readonly<Config> {
+  const config: Config = {
+    host: env.HOST ?? '0.0.0.0',
+    port: int(env, 'PORT', 4000, 0, 65535),
+    databaseUrl: env.DATABASE_URL || null,
+    dataDir: path.resolve(env.CHAT_DATA_DIR ?? path.join(repoRoot, '.data')),
+    migrateOnStart: bool(env, 'MIGRATE_ON_START', !env.DATABASE_URL),
+    seedDemo: bool(env, 'SEED_DEMO', !env.DATABASE_URL),
+    dbPoolSize: int(env, 'DB_POOL_SIZE', 10, 1, 200),
+    authSecrets: secrets(env),
+    usingDevSecret: false,
+    clockToleranceSec: int(env, 'AUTH_CLOCK_TOLERANCE_SEC', 15, 0, 300),
+    allowedOrigins: list(env.ALLOWED_ORIGINS),
+    systemRoleClaim: env.SYSTEM_ROLE_CLAIM ?? 'chatRole',
+    heartbeatMs: int(env, 'HEARTBEAT_MS', 25_000, 100, 600_000),
+    maxFrameBytes: int(env, 'MAX_FRAME_BYTES', 64 * 1024, 1024, 1024 * 1024),
+    maxBodyChars: int(env, 'MAX_BODY_CHARS', 4000, 1, 4000),
+    maxSocketBufferBytes: int(env, 'MAX_SOCKET_BUFFER_BYTES', 1024 * 1024, 16 * 1024, 64 * 1024 * 1024),
+    sendRatePerSec: int(env, 'SEND_RATE_PER_SEC', 20, 1, 100_000),
+    sendBurst: int(env, 'SEND_BURST', 40, 1, 100_000),
+    maxConnectionsPerUser: int(env, 'MAX_CONNECTIONS_PER_USER', 20, 1, 10_000),
+    editWindowSec: int(env, 'EDIT_WINDOW_SEC', 15 * 60, 0, 365 * 24 * 3600),
+    logLevel: env.LOG_LEVEL ?? 'info',
+    instanceId: env.INSTANCE_ID ?? `${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
+    drainMs: int(env, 'DRAIN_MS', 10_000, 0, 120_000),
+    ...overrides,
+  };
+  if (config.authSecrets.length === 0) {
+    if (env.NODE_ENV === 'production') {
+      throw new ConfigError('Set AUTH_SECRET or NEXTAUTH_SECRET (the storefront session secret).');
+    }
+    config.authSecrets = [DEV_AUTH_SECRET];
+    config.usingDevSecret = true;
+  }
+  return Object.freeze(config);
+}
+
+/** AUTH_SECRET / NEXTAUTH_SECRET as a comma-separated list, plus AUTH_SECRET_1..9 (rotation). */
+function secrets(env: Env): string[] {
+  const found = [...list(env.AUTH_SECRET), ...list(env.NEXTAUTH_SECRET)];
+  for (let i = 1; i <= 9; i++) found.push(...list(env[`AUTH_SECRET_${i}`]));
+  return [...new Set(found)];
+}
+
+function list(value: string | undefined): string[] {
+  return (value ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+}
+
+function int(env: Env, name: string, fallback: number, min: number, max: number): number {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  const value = Number(raw);
+  if (!Number.isInteger(value) || value < min || value > max) {
+    throw new ConfigError(`${name} must be an integer in [${min}, ${max}], got ${JSON.stringify(raw)}`);
+  }
+  return value;
+}
+
+function bool(env: Env, name: string, fallback: boolean): boolean {
+  const raw = env[name]?.toLowerCase();
+  if (raw === undefined || raw === '') return fallback;
+  if (['1', 'true', 'yes'].includes(raw)) return true;
+  if (['0', 'false', 'no'].includes(raw)) return false;
+  throw new ConfigError(`${name} must be true or false, got ${JSON.stringify(raw)}`);
+}

@@ -1,0 +1,186 @@
+/** Conversations, memberships and the conversation list. */
+import type { Conversation, Role } from '@chat/protocol';
+import { eq, schema, type Database } from '@chat/db';
+import type { Sql } from 'postgres';
+import { AppError } from '../errors.ts';
+import { MESSAGE_COLUMNS, toMessage, type MessageRow } from './rows.ts';
+
+/** Unread counts stop at this number (badges show "99+"): each count is one bounded index range scan. */
+export const UNREAD_CAP = 100;
+const LIST_MEMBERS = 50;
+
+export async function membershipRole(sql: Sql, conversationId: string, userId: string): Promise<Role | null> {
+  const [row] = await sql<{ role: Role }[]>`
+    select m.role from members m join conversations c on c.id = m.conversation_id
+    where m.conversation_id = ${conversationId} and m.user_id = ${userId} and c.deleted_at is null`;
+  return row?.role ?? null;
+}
+
+/** Every conversation the user belongs to, with its current last seq. */
+export async function memberships(sql: Sql, userId: string): Promise<{ id: string; lastSeq: number }[]> {
+  return sql<{ id: string; lastSeq: number }[]>`
+    select c.id, c.last_seq as "lastSeq" from members m join conversations c on c.id = m.conversation_id
+    where m.user_id = ${userId} and c.deleted_at is null`;
+}
+
+export async function lastSeqs(sql: Sql, ids: string[]): Promise<Map<string, number>> {
+  const rows = await sql<{ id: string; last_seq: number }[]>`select id, last_seq from conversations where id = any(${ids}::uuid[])`;
+  return new Map(rows.map((r) => [r.id, r.last_seq]));
+}
+
+export async function existingUserIds(sql: Sql, ids: string[]): Promise<Set<string>> {
+  const rows = await sql<{ id: string }[]>`select id from users where id = any(${ids}::text[])`;
+  return new Set(rows.map((r) => r.id));
+}
+
+/** Get-or-create the one direct conversation of a pair. Returns its id and whether it was created. */
+export async function getOrCreateDirect(db: Database, userId: string, otherId: string): Promise<{ id: string; created: boolean }> {
+  const directKey = [userId, otherId].sort().join(' ');
+  return db.transaction(async (tx) => {
+    const [inserted] = await tx
+      .insert(schema.conversations)
+      .values({ kind: 'direct', creatorId: userId, directKey })
+      .onConflictDoNothing({ target: schema.conversations.directKey })
+      .returning({ id: schema.conversations.id });
+    if (inserted) {
+      await tx.insert(schema.members).values([
+        { conversationId: inserted.id, userId, role: 'member' },
+        { conversationId: inserted.id, userId: otherId, role: 'member' },
+      ]);
+      return { id: inserted.id, created: true };
+    }
+    const [row] = await tx
+      .select({ id: schema.conversations.id })
+      .from(schema.conversations)
+      .where(eq(schema.conversations.directKey, directKey));
+    return { id: row!.id, created: false };
+  });
+}
+
+export async function createGroup(
+  db: Database,
+  creatorId: string,
+  input: { title: string; memberIds: string[]; isPublic: boolean },
+): Promise<string> {
+  const others = input.memberIds.filter((id) => id !== creatorId);
+  return db.transaction(async (tx) => {
+    const [row] = await tx
+      .insert(schema.conversations)
+      .values({ kind: 'group', title: input.title, creatorId, isPublic: input.isPublic })
+      .returning({ id: schema.conversations.id });
+    const id = row!.id;
+    await tx.insert(schema.members).values([
+      { conversationId: id, userId: creatorId, role: 'owner' as const },
+      ...others.map((userId) => ({ conversationId: id, userId, role: 'member' as const })),
+    ]);
+    return id;
+  });
+}
+
+interface ListRow {
+  id: string;
+  kind: 'direct' | 'group';
+  title: string | null;
+  is_public: boolean;
+  creator_id: string;
+  last_seq: number;
+  last_activity_at: Date;
+  activity_cursor: string;
+  created_at: Date;
+  role: Role;
+  muted: boolean;
+  last_read_seq: number;
+  unread: number;
+  last_message: MessageRow | null;
+  members: Conversation['members'];
+}
+
+const conversationSelect = (sql: Sql, userId: string) => sql`
+  select c.id, c.kind, c.title, c.is_public, c.creator_id, c.last_seq, c.last_activity_at,
+         c.last_activity_at::text as activity_cursor, c.created_at,
+         me.role, me.muted, me.last_read_seq,
+         (select count(*) from (
+            select 1 from messages u
+            where u.conversation_id = c.id and u.seq > me.last_read_seq
+              and u.sender_id <> ${userId} and u.deleted_at is null
+            limit ${UNREAD_CAP}) capped)::int as unread,
+         (select to_json(lm) from (
+            select ${sql.unsafe(MESSAGE_COLUMNS)} from messages m left join messages p on p.id = m.reply_to_id
+            where m.conversation_id = c.id order by m.seq desc limit 1) lm) as last_message,
+         (select coalesce(json_agg(x), '[]') from (
+            select mm.user_id as "userId", us.name, us.image, mm.role,
+                   mm.last_read_seq as "lastReadSeq", mm.last_delivered_seq as "lastDeliveredSeq"
+            from members mm join users us on us.id = mm.user_id
+            where mm.conversation_id = c.id order by mm.joined_at, mm.user_id limit ${LIST_MEMBERS}) x) as members
+  from members me join conversations c on c.id = me.conversation_id
+  where me.user_id = ${userId} and c.deleted_at is null`;
+
+function toConversation(row: ListRow): Conversation {
+  const last = row.last_message;
+  return {
+    id: row.id,
+    kind: row.kind,
+    title: row.title,
+    isPublic: row.is_public,
+    creatorId: row.creator_id,
+    lastSeq: row.last_seq,
+    lastActivityAt: row.last_activity_at.toISOString(),
+    createdAt: row.created_at.toISOString(),
+    role: row.role,
+    muted: row.muted,
+    lastReadSeq: row.last_read_seq,
+    unreadCount: row.unread,
+    // json rows carry timestamps as strings
+    lastMessage: last
+      ? toMessage({ ...last, created_at: new Date(last.created_at), edited_at: last.edited_at && new Date(last.edited_at), deleted_at: last.deleted_at && new Date(last.deleted_at) })
+      : null,
+    members: row.members,
+  };
+}
+
+export async function getConversation(sql: Sql, userId: string, conversationId: string): Promise<Conversation> {
+  const [row] = await sql<ListRow[]>`${conversationSelect(sql, userId)} and c.id = ${conversationId}`;
+  if (!row) throw new AppError('FORBIDDEN', 'You are not a member of this conversation.');
+  return toConversation(row);
+}
+
+/** Most recent activity first; the cursor is the last row's (activity, id). */
+export async function listConversations(
+  sql: Sql,
+  userId: string,
+  options: { limit: number; cursor?: string },
+): Promise<{ conversations: Conversation[]; nextCursor: string | null; totalUnread: number }> {
+  const after = options.cursor ? decodeCursor(options.cursor) : null;
+  const [rows, [total]] = await Promise.all([
+    sql<ListRow[]>`${conversationSelect(sql, userId)}
+      ${after ? sql`and (c.last_activity_at, c.id) < (${after.at}::timestamptz, ${after.id}::uuid)` : sql``}
+      order by c.last_activity_at desc, c.id desc limit ${options.limit + 1}`,
+    sql<{ total: number }[]>`
+      select coalesce(sum((select count(*) from (
+          select 1 from messages u
+          where u.conversation_id = me.conversation_id and u.seq > me.last_read_seq
+            and u.sender_id <> ${userId} and u.deleted_at is null
+          limit ${UNREAD_CAP}) capped)), 0)::int as total
+      from members me join conversations c on c.id = me.conversation_id
+      where me.user_id = ${userId} and not me.muted and c.deleted_at is null`,
+  ]);
+  const page = rows.slice(0, options.limit);
+  const last = page[page.length - 1];
+  return {
+    conversations: page.map(toConversation),
+    nextCursor: rows.length > options.limit && last ? encodeCursor(last.activity_cursor, last.id) : null,
+    totalUnread: total?.total ?? 0,
+  };
+}
+
+function encodeCursor(at: string, id: string): string {
+  return Buffer.from(`${at}|${id}`).toString('base64url');
+}
+
+function decodeCursor(cursor: string): { at: string; id: string } {
+  const [at, id] = Buffer.from(cursor, 'base64url').toString().split('|');
+  if (!at || !id || !/^[0-9a-f-]{36}$/i.test(id) || !/^\d{4}-\d{2}-\d{2}[ T][\d:.+-]+$/.test(at)) {
+    throw new AppError('VALIDATION_FAILED', 'cursor is not valid.');
+  }
+  return { at, id };
+}

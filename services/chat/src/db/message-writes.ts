@@ -1,0 +1,161 @@
+/**
+ * Writes a batch of new messages in one transaction: dedupe by (sender, clientMsgId),
+ * allocate per-conversation seqs under row locks taken in id order (no deadlocks
+ * between batches), insert, and NOTIFY — all before COMMIT, so an ack never precedes
+ * durability and an event is published if and only if its row committed.
+ */
+import { randomUUID } from 'node:crypto';
+import type { Message } from '@chat/protocol';
+import type { Sql, TransactionSql } from 'postgres';
+import { AppError } from '../errors.ts';
+import type { Outcome } from '../domain/group-commit.ts';
+import type { Bus, StreamEvent } from '../fanout/bus.ts';
+import { MESSAGE_COLUMNS, REPLY_PREVIEW_CHARS, toMessage, type MessageRow } from './rows.ts';
+
+export interface NewMessage {
+  conversationId: string;
+  senderId: string;
+  clientMsgId: string;
+  body: string;
+  replyToId: string | null;
+}
+
+export interface WrittenMessage {
+  message: Message;
+  duplicate: boolean;
+}
+
+const RETRYABLE_PG_CODES = new Set(['23505', '40P01', '40001']);
+const MAX_ATTEMPTS = 4;
+
+export function messageCreatedFrame(message: Message): string {
+  return JSON.stringify({ type: 'message.created', conversationId: message.conversationId, seq: message.seq, message });
+}
+
+export async function writeMessages(sql: Sql, bus: Bus, items: NewMessage[]): Promise<Outcome<WrittenMessage>[]> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await sql.begin((tx) => writeInTransaction(tx, bus, items));
+    } catch (error) {
+      // A concurrent batch elsewhere committed the same clientMsgId, or lock contention:
+      // the retry sees the committed row and returns it as a duplicate.
+      const code = (error as { code?: string }).code;
+      if (attempt < MAX_ATTEMPTS && code && RETRYABLE_PG_CODES.has(code)) continue;
+      throw error;
+    }
+  }
+}
+
+async function writeInTransaction(tx: TransactionSql, bus: Bus, items: NewMessage[]): Promise<Outcome<WrittenMessage>[]> {
+  const outcomes: (Outcome<WrittenMessage> | undefined)[] = new Array(items.length);
+  const key = (item: NewMessage) => `${item.senderId}\u0000${item.clientMsgId}`;
+
+  // 1. Retries of messages already stored.
+  const existing = await tx<MessageRow[]>`
+    select ${tx.unsafe(MESSAGE_COLUMNS)}
+    from unnest(${items.map((i) => i.senderId)}::text[], ${items.map((i) => i.clientMsgId)}::text[]) k(sender_id, client_msg_id)
+    join messages m on m.sender_id = k.sender_id and m.client_msg_id = k.client_msg_id
+    left join messages p on p.id = m.reply_to_id`;
+  const stored = new Map(existing.map((row) => [`${row.sender_id}\u0000${row.client_msg_id}`, toMessage(row)]));
+
+  // 2. Parents of replies must be in the same conversation.
+  const replyIds = [...new Set(items.flatMap((i) => (i.replyToId ? [i.replyToId] : [])))];
+  const parents = new Map<string, { conversation_id: string; sender_id: string; preview: string | null }>();
+  if (replyIds.length > 0) {
+    const rows = await tx<{ id: string; conversation_id: string; sender_id: string; preview: string | null }[]>`
+      select id, conversation_id, sender_id, left(body, ${REPLY_PREVIEW_CHARS}) as preview
+      from messages where id = any(${replyIds}::uuid[])`;
+    for (const row of rows) parents.set(row.id, row);
+  }
+
+  const fresh: { index: number; item: NewMessage }[] = [];
+  const firstIndex = new Map<string, number>();
+  items.forEach((item, index) => {
+    const k = key(item);
+    const original = stored.get(k);
+    if (original) {
+      outcomes[index] = { ok: true, value: { message: original, duplicate: true } };
+      return;
+    }
+    if (firstIndex.has(k)) return; // the same send twice in one batch: settled below
+    const parent = item.replyToId ? parents.get(item.replyToId) : undefined;
+    if (item.replyToId && parent?.conversation_id !== item.conversationId) {
+      outcomes[index] = { ok: false, error: new AppError('VALIDATION_FAILED', 'replyToId is not a message of this conversation.') };
+      return;
+    }
+    firstIndex.set(k, index);
+    fresh.push({ index, item });
+  });
+
+  if (fresh.length > 0) {
+    // 3. Allocate seqs: lock the conversations in id order, bump last_seq by each one's count.
+    const counts = new Map<string, number>();
+    for (const { item } of fresh) counts.set(item.conversationId, (counts.get(item.conversationId) ?? 0) + 1);
+    const ids = [...counts.keys()];
+    const allocated = await tx<{ id: string; last_seq: number; now: Date }[]>`
+      with locked as materialized (
+        select id from conversations where id = any(${ids}::uuid[]) order by id for update
+      )
+      update conversations c
+      set last_seq = c.last_seq + v.n, last_activity_at = now()
+      from unnest(${ids}::uuid[], ${ids.map((id) => counts.get(id)!)}::int[]) v(id, n)
+      where c.id = v.id and c.id in (select id from locked)
+      returning c.id, c.last_seq, now() as now`;
+    const next = new Map<string, number>();
+    let now = new Date();
+    for (const row of allocated) {
+      next.set(row.id, row.last_seq - counts.get(row.id)! + 1);
+      now = row.now;
+    }
+
+    // 4. Insert and publish in one round trip.
+    const createdAt = now.toISOString();
+    const messages: Message[] = [];
+    const events: StreamEvent[] = [];
+    for (const { index, item } of fresh) {
+      const seq = next.get(item.conversationId);
+      if (seq === undefined) {
+        outcomes[index] = { ok: false, error: new AppError('NOT_FOUND', 'Conversation not found.') };
+        continue;
+      }
+      next.set(item.conversationId, seq + 1);
+      const parent = item.replyToId ? parents.get(item.replyToId) : undefined;
+      const message: Message = {
+        id: randomUUID(),
+        conversationId: item.conversationId,
+        seq,
+        senderId: item.senderId,
+        clientMsgId: item.clientMsgId,
+        body: item.body,
+        replyToId: item.replyToId,
+        createdAt,
+        editedAt: null,
+        deletedAt: null,
+      };
+      if (item.replyToId && parent) message.replyTo = { id: item.replyToId, senderId: parent.sender_id, preview: parent.preview };
+      messages.push(message);
+      events.push({ conversationId: message.conversationId, seq, frame: messageCreatedFrame(message) });
+      outcomes[index] = { ok: true, value: { message, duplicate: false } };
+    }
+    if (messages.length > 0) {
+      await Promise.all([
+        tx`
+          insert into messages (id, conversation_id, seq, sender_id, client_msg_id, body, reply_to_id, created_at)
+          select * from unnest(
+            ${messages.map((m) => m.id)}::uuid[], ${messages.map((m) => m.conversationId)}::uuid[],
+            ${messages.map((m) => m.seq)}::bigint[], ${messages.map((m) => m.senderId)}::text[],
+            ${messages.map((m) => m.clientMsgId)}::text[], ${messages.map((m) => m.body!)}::text[],
+            ${messages.map((m) => m.replyToId)}::uuid[], ${messages.map(() => createdAt)}::timestamptz[])`,
+        bus.publish(tx, events),
+      ]);
+    }
+  }
+
+  // Later copies of a send in the same batch get the first copy's outcome.
+  items.forEach((item, index) => {
+    if (outcomes[index]) return;
+    const first = outcomes[firstIndex.get(key(item))!]!;
+    outcomes[index] = first.ok ? { ok: true, value: { message: first.value.message, duplicate: true } } : first;
+  });
+  return outcomes as Outcome<WrittenMessage>[];
+}

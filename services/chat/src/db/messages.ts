@@ -1,0 +1,41 @@
+/** Reads of the message history and of the seq stream. */
+import type { Message } from '@chat/protocol';
+import type { Sql } from 'postgres';
+import { messageCreatedFrame } from './message-writes.ts';
+import { MESSAGE_COLUMNS, toMessage, type MessageRow } from './rows.ts';
+
+export interface HistoryOptions {
+  before?: number;
+  after?: number;
+  limit: number;
+}
+
+/** One page in ascending seq order; `hasMore` is about the paging direction. */
+export async function historyPage(sql: Sql, conversationId: string, options: HistoryOptions): Promise<{ messages: Message[]; hasMore: boolean }> {
+  const take = options.limit + 1;
+  const rows =
+    options.after !== undefined
+      ? await sql<MessageRow[]>`
+          select ${sql.unsafe(MESSAGE_COLUMNS)} from messages m left join messages p on p.id = m.reply_to_id
+          where m.conversation_id = ${conversationId} and m.seq > ${options.after}
+            ${options.before !== undefined ? sql`and m.seq < ${options.before}` : sql``}
+          order by m.seq asc limit ${take}`
+      : await sql<MessageRow[]>`
+          select ${sql.unsafe(MESSAGE_COLUMNS)} from messages m left join messages p on p.id = m.reply_to_id
+          where m.conversation_id = ${conversationId}
+            ${options.before !== undefined ? sql`and m.seq < ${options.before}` : sql``}
+          order by m.seq desc limit ${take}`;
+  const hasMore = rows.length > options.limit;
+  const page = rows.slice(0, options.limit).map(toMessage);
+  if (options.after === undefined) page.reverse();
+  return { messages: page, hasMore };
+}
+
+/** Committed stream events after a seq, as the frames live subscribers would have received. */
+export async function loadStream(sql: Sql, conversationId: string, afterSeq: number, limit: number): Promise<{ seq: number; frame: string }[]> {
+  const rows = await sql<MessageRow[]>`
+    select ${sql.unsafe(MESSAGE_COLUMNS)} from messages m left join messages p on p.id = m.reply_to_id
+    where m.conversation_id = ${conversationId} and m.seq > ${afterSeq}
+    order by m.seq asc limit ${limit}`;
+  return rows.map((row) => ({ seq: row.seq, frame: messageCreatedFrame(toMessage(row)) }));
+}

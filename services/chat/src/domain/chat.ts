@@ -1,0 +1,138 @@
+/**
+ * The chat operations shared by HTTP and WebSocket: authorization on every call,
+ * then the repositories. No Fastify or ws here.
+ */
+import type { Conversation, ConversationList, HistoryPage, Role } from '@chat/protocol';
+import type { Database } from '@chat/db';
+import type { Sql } from 'postgres';
+import type { Identity } from '../auth/session-token.ts';
+import * as conversations from '../db/conversations.ts';
+import { writeMessages, type NewMessage, type WrittenMessage } from '../db/message-writes.ts';
+import { historyPage, loadStream } from '../db/messages.ts';
+import { upsertUsers, type UserUpsert } from '../db/users.ts';
+import { AppError } from '../errors.ts';
+import type { Bus } from '../fanout/bus.ts';
+import type { Metrics } from '../metrics.ts';
+import { GroupCommit } from './group-commit.ts';
+
+export interface SendInput {
+  conversationId: string;
+  clientMsgId: string;
+  body: string;
+  replyToId?: string | undefined;
+}
+
+const SEEN_USERS_MAX = 50_000;
+export const ROLE_RANK: Record<Role, number> = { member: 1, admin: 2, owner: 3 };
+
+export class Chat {
+  private readonly sends: GroupCommit<NewMessage, WrittenMessage>;
+  private readonly userWrites: GroupCommit<UserUpsert, void>;
+  /** userId → "name\0image" last written, so reconnects do not rewrite unchanged users. */
+  private readonly seenUsers = new Map<string, string>();
+
+  constructor(
+    readonly sql: Sql,
+    private readonly db: Database,
+    private readonly bus: Bus,
+    private readonly metrics: Metrics,
+    private readonly limits: { maxBodyChars: number },
+  ) {
+    this.sends = new GroupCommit((items) => writeMessages(sql, bus, items), { maxBatch: 512 }, (n) => metrics.sendBatchSize.observe(n));
+    this.userWrites = new GroupCommit<UserUpsert, void>(
+      async (items) => {
+        await upsertUsers(sql, items);
+        return items.map(() => ({ ok: true as const, value: undefined }));
+      },
+      { maxBatch: 1000 },
+    );
+  }
+
+  /** Makes sure the token's user exists in `users` with its current name and image. */
+  async ensureUser(identity: Identity): Promise<void> {
+    const stamp = `${identity.name}\u0000${identity.image}`;
+    if (this.seenUsers.get(identity.userId) === stamp) return;
+    await this.userWrites.submit({ id: identity.userId, name: identity.name, image: identity.image });
+    if (this.seenUsers.size >= SEEN_USERS_MAX) this.seenUsers.delete(this.seenUsers.keys().next().value!);
+    this.seenUsers.set(identity.userId, stamp);
+  }
+
+  /** The caller's effective role, or FORBIDDEN. A system role acts as that role everywhere. */
+  async authorize(identity: Identity, conversationId: string): Promise<Role> {
+    const role = await conversations.membershipRole(this.sql, conversationId, identity.userId);
+    const system = identity.systemRole;
+    if (!role && !system) throw new AppError('FORBIDDEN', 'You are not a member of this conversation.');
+    if (!role) return system!;
+    if (!system) return role;
+    return ROLE_RANK[system] > ROLE_RANK[role] ? system : role;
+  }
+
+  async send(identity: Identity, input: SendInput, options: { memberChecked?: boolean } = {}): Promise<WrittenMessage> {
+    if ([...input.body].length > this.limits.maxBodyChars) {
+      throw new AppError('PAYLOAD_TOO_LARGE', `A message is at most ${this.limits.maxBodyChars} characters.`);
+    }
+    if (input.body.trim().length === 0) throw new AppError('VALIDATION_FAILED', 'A message needs some text.');
+    if (!options.memberChecked) await this.authorize(identity, input.conversationId);
+    const started = performance.now();
+    const result = await this.sends.submit({
+      conversationId: input.conversationId,
+      senderId: identity.userId,
+      clientMsgId: input.clientMsgId,
+      body: input.body,
+      replyToId: input.replyToId ?? null,
+    });
+    this.metrics.sendCommitSeconds.observe((performance.now() - started) / 1000);
+    if (!result.duplicate) this.metrics.messagesPersisted.inc();
+    return result;
+  }
+
+  async history(identity: Identity, conversationId: string, query: { before?: number; after?: number; limit: number }): Promise<HistoryPage> {
+    await this.authorize(identity, conversationId);
+    return historyPage(this.sql, conversationId, query);
+  }
+
+  list(identity: Identity, query: { limit: number; cursor?: string }): Promise<ConversationList> {
+    return conversations.listConversations(this.sql, identity.userId, query);
+  }
+
+  async get(identity: Identity, conversationId: string): Promise<Conversation> {
+    await this.authorize(identity, conversationId);
+    return conversations.getConversation(this.sql, identity.userId, conversationId);
+  }
+
+  async createDirect(identity: Identity, otherId: string): Promise<{ conversation: Conversation; created: boolean }> {
+    if (otherId === identity.userId) throw new AppError('VALIDATION_FAILED', 'A direct conversation needs another user.');
+    await this.ensureUser(identity);
+    const known = await conversations.existingUserIds(this.sql, [otherId]);
+    if (!known.has(otherId)) throw new AppError('NOT_FOUND', 'User not found.');
+    const { id, created } = await conversations.getOrCreateDirect(this.db, identity.userId, otherId);
+    return { conversation: await conversations.getConversation(this.sql, identity.userId, id), created };
+  }
+
+  async createGroup(identity: Identity, input: { title: string; memberIds: string[]; isPublic: boolean }): Promise<Conversation> {
+    await this.ensureUser(identity);
+    const others = input.memberIds.filter((id) => id !== identity.userId);
+    const known = await conversations.existingUserIds(this.sql, others);
+    const unknown = others.filter((id) => !known.has(id));
+    if (unknown.length > 0) throw new AppError('NOT_FOUND', 'Some users do not exist.', { userIds: unknown });
+    const id = await conversations.createGroup(this.db, identity.userId, input);
+    return conversations.getConversation(this.sql, identity.userId, id);
+  }
+
+  memberships(userId: string) {
+    return conversations.memberships(this.sql, userId);
+  }
+
+  lastSeqs(ids: string[]) {
+    return conversations.lastSeqs(this.sql, ids);
+  }
+
+  loadStream(conversationId: string, afterSeq: number, limit: number) {
+    return loadStream(this.sql, conversationId, afterSeq, limit);
+  }
+
+  /** Waits for queued writes (graceful shutdown). */
+  async drain(): Promise<void> {
+    await Promise.all([this.sends.drain(), this.userWrites.drain()]);
+  }
+}

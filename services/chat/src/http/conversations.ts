@@ -1,0 +1,102 @@
+/** /v1 HTTP API: conversations, history and sends. Every route declares its schema. */
+import {
+  Conversation,
+  ConversationList,
+  ConversationListQuery,
+  ConversationParams,
+  CreateDirectBody,
+  CreateGroupBody,
+  ErrorResponse,
+  HistoryPage,
+  HistoryQuery,
+  Seq,
+  SendBody,
+  SendResponse,
+  User,
+} from '@chat/protocol';
+import { Type } from '@sinclair/typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { preValidationHookHandler } from 'fastify';
+import type { RateLimiterMemory } from 'rate-limiter-flexible';
+import type { Chat } from '../domain/chat.ts';
+import { consume } from '../ws/handlers.ts';
+
+export interface ApiOptions {
+  chat: Chat;
+  authenticate: preValidationHookHandler;
+  sendLimiter: RateLimiterMemory;
+}
+
+const errors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse, 429: ErrorResponse, 503: ErrorResponse };
+
+export const conversationRoutes: FastifyPluginAsyncTypebox<ApiOptions> = async (app, { chat, authenticate, sendLimiter }) => {
+  app.addHook('preValidation', authenticate);
+
+  app.get('/me', { schema: { tags: ['users'], response: { 200: User, ...errors } } }, async (request) => ({
+    id: request.identity.userId,
+    name: request.identity.name,
+    image: request.identity.image,
+  }));
+
+  app.get(
+    '/conversations',
+    { schema: { tags: ['conversations'], querystring: ConversationListQuery, response: { 200: ConversationList, ...errors } } },
+    async (request) => chat.list(request.identity, request.query),
+  );
+
+  app.post(
+    '/conversations/direct',
+    { schema: { tags: ['conversations'], body: CreateDirectBody, response: { 200: Conversation, 201: Conversation, ...errors } } },
+    async (request, reply) => {
+      const { conversation, created } = await chat.createDirect(request.identity, request.body.userId);
+      return reply.status(created ? 201 : 200).send(conversation);
+    },
+  );
+
+  app.post(
+    '/conversations',
+    { schema: { tags: ['conversations'], body: CreateGroupBody, response: { 201: Conversation, ...errors } } },
+    async (request, reply) => reply.status(201).send(await chat.createGroup(request.identity, request.body)),
+  );
+
+  app.get(
+    '/conversations/:id',
+    { schema: { tags: ['conversations'], params: ConversationParams, response: { 200: Conversation, ...errors } } },
+    async (request) => chat.get(request.identity, request.params.id),
+  );
+
+  app.get(
+    '/conversations/:id/messages',
+    { schema: { tags: ['messages'], params: ConversationParams, querystring: HistoryQuery, response: { 200: HistoryPage, ...errors } } },
+    async (request) => chat.history(request.identity, request.params.id, request.query),
+  );
+
+  app.post(
+    '/conversations/:id/messages',
+    { schema: { tags: ['messages'], params: ConversationParams, body: SendBody, response: { 200: SendResponse, 201: SendResponse, ...errors } } },
+    async (request, reply) => {
+      await consume(sendLimiter, request.identity.userId);
+      const result = await chat.send(request.identity, { ...request.body, conversationId: request.params.id });
+      return reply.status(result.duplicate ? 200 : 201).send(result);
+    },
+  );
+
+  app.get(
+    '/conversations/:id/events',
+    {
+      schema: {
+        tags: ['messages'],
+        description: 'The seq stream after a seq, as WebSocket frames: for clients that poll instead of holding a socket.',
+        params: ConversationParams,
+        querystring: Type.Object({ after: Seq, limit: Type.Integer({ minimum: 1, maximum: 500, default: 100 }) }),
+        response: { 200: Type.Object({ events: Type.Array(Type.Unknown()), lastSeq: Seq }), ...errors },
+      },
+    },
+    async (request) => {
+      await chat.authorize(request.identity, request.params.id);
+      const events = await chat.loadStream(request.params.id, request.query.after, request.query.limit);
+      const lastSeq = events.length ? events[events.length - 1]!.seq : request.query.after;
+      return { events: events.map((e) => JSON.parse(e.frame) as unknown), lastSeq };
+    },
+  );
+};

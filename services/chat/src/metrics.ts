@@ -1,0 +1,34 @@
+/** Prometheus metrics (prom-client), one registry per app so tests can run several instances. */
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+const LATENCY_BUCKETS = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5];
+
+export function createMetrics(instanceId: string) {
+  const registry = new Registry();
+  registry.setDefaultLabels({ instance_id: instanceId });
+  collectDefaultMetrics({ register: registry });
+  const r = [registry];
+  return {
+    registry,
+    connections: new Gauge({ name: 'chat_ws_connections', help: 'Open WebSocket connections', registers: r }),
+    connectsTotal: new Counter({ name: 'chat_ws_connects_total', help: 'WebSocket connections accepted', registers: r }),
+    rejectedUpgrades: new Counter({ name: 'chat_ws_rejected_upgrades_total', help: 'Upgrades refused', labelNames: ['code'], registers: r }),
+    framesIn: new Counter({ name: 'chat_ws_frames_in_total', help: 'Frames received', labelNames: ['type'], registers: r }),
+    framesOut: new Counter({ name: 'chat_ws_frames_out_total', help: 'Frames sent', registers: r }),
+    errorsSent: new Counter({ name: 'chat_errors_total', help: 'Typed errors returned (HTTP and WS)', labelNames: ['code', 'transport'], registers: r }),
+    closes: new Counter({ name: 'chat_ws_closes_total', help: 'Connections closed by the server', labelNames: ['code'], registers: r }),
+    messagesPersisted: new Counter({ name: 'chat_messages_persisted_total', help: 'Messages committed', registers: r }),
+    sendBatchSize: new Histogram({ name: 'chat_send_batch_size', help: 'Messages per group-commit transaction', buckets: [1, 2, 5, 10, 25, 50, 100, 250, 500], registers: r }),
+    sendCommitSeconds: new Histogram({ name: 'chat_send_commit_seconds', help: 'Send accepted → committed', buckets: LATENCY_BUCKETS, registers: r }),
+    sendAckSeconds: new Histogram({ name: 'chat_send_ack_seconds', help: 'WS send frame received → ack written', buckets: LATENCY_BUCKETS, registers: r }),
+    fanoutLagSeconds: new Histogram({ name: 'chat_fanout_lag_seconds', help: 'Message created → delivered to local sockets on this instance', buckets: LATENCY_BUCKETS, registers: r }),
+    listenerReconnects: new Counter({ name: 'chat_listener_reconnects_total', help: 'Fan-out listener re-subscriptions', registers: r }),
+    listenerUp: new Gauge({ name: 'chat_listener_up', help: '1 while the fan-out listener is subscribed', registers: r }),
+    gapFills: new Counter({ name: 'chat_gap_filled_events_total', help: 'Events read from the database to close a gap in the live stream', registers: r }),
+    replayedEvents: new Counter({ name: 'chat_resume_replayed_events_total', help: 'Events replayed to resuming clients', registers: r }),
+    rooms: new Gauge({ name: 'chat_rooms', help: 'Conversations with local subscribers', registers: r }),
+    slowConsumers: new Counter({ name: 'chat_slow_consumer_disconnects_total', help: 'Sockets cut off for not reading', registers: r }),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

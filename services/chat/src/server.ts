@@ -1,0 +1,68 @@
+/** Entry point: database (given or embedded), migrations, listen, graceful shutdown. */
+import { connect, migrate } from '@chat/db';
+import { seedDemo } from '@chat/db/seed';
+import { startEmbeddedPostgres } from '@chat/db/embedded';
+import path from 'node:path';
+import { buildApp, createLogger } from './app.ts';
+import { ConfigError, loadConfig, type Config } from './config.ts';
+
+let config: Readonly<Config>;
+try {
+  config = loadConfig();
+} catch (error) {
+  if (error instanceof ConfigError) {
+    console.error(`configuration error: ${error.message}`);
+    process.exit(2);
+  }
+  throw error;
+}
+const log = createLogger(config);
+if (config.usingDevSecret) log.warn('AUTH_SECRET is not set: using the development secret (refused when NODE_ENV=production)');
+
+let stopEmbedded: (() => Promise<void>) | null = null;
+let databaseUrl = config.databaseUrl;
+if (!databaseUrl) {
+  const dataDir = path.join(config.dataDir, 'postgres');
+  log.info({ dataDir }, 'DATABASE_URL not set: starting embedded PostgreSQL');
+  const embedded = await startEmbeddedPostgres({ dataDir, port: Number(process.env.EMBEDDED_PG_PORT ?? 0) || 0 });
+  stopEmbedded = embedded.stop;
+  databaseUrl = embedded.url;
+}
+if (config.migrateOnStart) {
+  await migrate(databaseUrl);
+  log.info('migrations applied');
+}
+if (config.seedDemo) {
+  const seeding = connect(databaseUrl, { max: 1 });
+  await seedDemo(seeding.db);
+  await seeding.end();
+  log.info('demo users and lobby present (alice, bob, carol, support)');
+}
+
+const chat = await buildApp({ ...config, databaseUrl }, log);
+const address = await chat.app.listen({ host: config.host, port: config.port });
+log.info({ address, websocket: `${address.replace(/^http/, 'ws')}/ws` }, 'chat service listening');
+if (!config.databaseUrl) {
+  console.log(
+    `\n  Chat service ready on ${address} (WebSocket ${address.replace(/^http/, 'ws')}/ws)\n` +
+      `  Demo token:  pnpm token alice     then  curl -H "Authorization: Bearer $(pnpm -s token alice)" ${address}/v1/conversations\n`,
+  );
+}
+
+let stopping = false;
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  log.info({ signal }, 'draining');
+  const hardStop = setTimeout(() => {
+    log.error('drain took too long; exiting');
+    process.exit(1);
+  }, config.drainMs + 5000);
+  hardStop.unref();
+  await chat.drain();
+  await stopEmbedded?.();
+  log.info('stopped');
+  process.exit(0);
+}
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+process.on('SIGINT', () => void shutdown('SIGINT'));

@@ -1,0 +1,121 @@
+/**
+ * One WebSocket: what it has been sent per conversation, its outgoing frames and
+ * its end. Delivery skips anything at or below the last seq sent, so replay and the
+ * live stream can overlap without duplicates.
+ */
+import { ERRORS, type AckFrame, type ErrorFrame } from '@chat/protocol';
+import type { Logger } from 'pino';
+import type { WebSocket } from 'ws';
+import type { Identity } from '../auth/session-token.ts';
+import type { AppError, ErrorCode } from '../errors.ts';
+import type { Metrics } from '../metrics.ts';
+import type { Subscriber } from './rooms.ts';
+
+/** Live events held for a socket while its resume replays from the database. */
+const MAX_BACKLOG = 10_000;
+
+export class Connection implements Subscriber {
+  /** Conversation id → last seq sent. A key exists exactly for subscribed conversations. */
+  readonly lastSent = new Map<string, number>();
+  /** Non-null while catching up. */
+  private backlog: [string, number, string][] | null = null;
+  /** Set by a pong or any frame; cleared by each heartbeat tick. */
+  alive = true;
+  closed = false;
+  resuming = false;
+  private expiryTimer: NodeJS.Timeout | null = null;
+
+  constructor(
+    readonly id: string,
+    public identity: Identity,
+    readonly socket: WebSocket,
+    readonly log: Logger,
+    private readonly metrics: Metrics,
+    private readonly maxBufferedBytes: number,
+  ) {}
+
+  get userId(): string {
+    return this.identity.userId;
+  }
+
+  deliver(conversationId: string, seq: number, frame: string): void {
+    if (this.backlog) {
+      if (this.backlog.length >= MAX_BACKLOG) return this.close('SLOW_CONSUMER');
+      this.backlog.push([conversationId, seq, frame]);
+      return;
+    }
+    const last = this.lastSent.get(conversationId);
+    if (last === undefined || seq <= last) return;
+    this.lastSent.set(conversationId, seq);
+    this.sendRaw(frame);
+  }
+
+  startCatchUp(): void {
+    this.backlog ??= [];
+  }
+
+  endCatchUp(): void {
+    const backlog = this.backlog;
+    this.backlog = null;
+    if (backlog) for (const [conversationId, seq, frame] of backlog) this.deliver(conversationId, seq, frame);
+  }
+
+  sendRaw(text: string, onWritten?: (error?: Error) => void): void {
+    if (this.closed) return onWritten?.(new Error('closed'));
+    this.socket.send(text, onWritten);
+    this.metrics.framesOut.inc();
+    if (this.socket.bufferedAmount > this.maxBufferedBytes) {
+      this.metrics.slowConsumers.inc();
+      this.close('SLOW_CONSUMER');
+    }
+  }
+
+  /** Resolves when everything queued so far has been handed to the OS. */
+  flushed(): Promise<void> {
+    if (this.closed || this.socket.bufferedAmount === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const poll = () => (this.closed || this.socket.bufferedAmount === 0 ? resolve() : setTimeout(poll, 2));
+      poll();
+    });
+  }
+
+  ack(id: string, result: unknown): void {
+    const frame: AckFrame = { type: 'ack', id, result };
+    this.sendRaw(JSON.stringify(frame));
+  }
+
+  fail(id: string | null, error: AppError): void {
+    const frame: ErrorFrame = { type: 'error', id, ...error.toBody() };
+    this.metrics.errorsSent.inc({ code: error.code, transport: 'ws' });
+    this.sendRaw(JSON.stringify(frame));
+  }
+
+  /** Ends the connection with the catalog's close code for this error. */
+  close(code: ErrorCode, reason: string = ERRORS[code].message): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.clearExpiry();
+    const closeCode = ERRORS[code].close ?? 1011;
+    this.metrics.closes.inc({ code: String(closeCode) });
+    // Close reasons are limited to 123 bytes.
+    this.socket.close(closeCode, Buffer.from(`${code}: ${reason}`).subarray(0, 123).toString());
+    // A peer that does not answer the close handshake is dropped.
+    setTimeout(() => this.socket.terminate(), 2000).unref();
+  }
+
+  /** Ends the session when its token expires, unless auth.refresh moves the deadline. */
+  scheduleExpiry(expiresAt: number | null, toleranceSec: number): void {
+    this.clearExpiry();
+    if (expiresAt === null) return;
+    const ms = (expiresAt + toleranceSec) * 1000 - Date.now();
+    // setTimeout cannot wait longer than ~24.8 days; such tokens are re-checked on the next refresh.
+    if (ms > 2 ** 31 - 1) return;
+    this.expiryTimer = setTimeout(() => this.close('SESSION_EXPIRED'), Math.max(0, ms));
+    this.expiryTimer.unref();
+  }
+
+  clearExpiry(): void {
+    if (this.expiryTimer) clearTimeout(this.expiryTimer);
+    this.expiryTimer = null;
+  }
+}

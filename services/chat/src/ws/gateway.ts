@@ -1,0 +1,102 @@
+/** Accepts authenticated sockets and turns their frames into handler calls. */
+import { PROTOCOL_VERSION, type ReadyFrame } from '@chat/protocol';
+import { randomUUID } from 'node:crypto';
+import type { FastifyRequest } from 'fastify';
+import type { Logger } from 'pino';
+import type { RawData, WebSocket } from 'ws';
+import { AppError, toAppError } from '../errors.ts';
+import { Connection } from './connection.ts';
+import { decodeFrame } from './codec.ts';
+import { dispatch, type HandlerDeps } from './handlers.ts';
+import type { Registry } from './registry.ts';
+
+export interface GatewayOptions {
+  heartbeatMs: number;
+  maxSocketBufferBytes: number;
+  clockToleranceSec: number;
+}
+
+export class Gateway {
+  draining = false;
+
+  constructor(
+    private readonly deps: HandlerDeps,
+    readonly registry: Registry,
+    private readonly log: Logger,
+    private readonly options: GatewayOptions,
+  ) {}
+
+  /** Runs before the upgrade completes, after authentication. */
+  async admit(request: FastifyRequest): Promise<void> {
+    if (this.draining) throw new AppError('SHUTTING_DOWN');
+    if (!this.registry.canAccept(request.identity.userId)) throw new AppError('TOO_MANY_CONNECTIONS');
+  }
+
+  accept(socket: WebSocket, request: FastifyRequest): void {
+    const { metrics } = this.deps;
+    const id = randomUUID();
+    const identity = request.identity;
+    const log = this.log.child({ connId: id, userId: identity.userId });
+    const connection = new Connection(id, identity, socket, log, metrics, this.options.maxSocketBufferBytes);
+
+    // Attach handlers synchronously, before anything awaits, or early frames are lost.
+    socket.on('message', (data, isBinary) => this.onMessage(connection, data, isBinary));
+    socket.on('pong', () => {
+      connection.alive = true;
+    });
+    socket.on('error', (error) => log.debug({ err: error }, 'socket error'));
+    socket.on('close', (code) => {
+      connection.closed = true;
+      connection.clearExpiry();
+      this.registry.remove(connection);
+      for (const conversationId of connection.lastSent.keys()) this.deps.rooms.leave(conversationId, connection);
+      metrics.connections.dec();
+      metrics.rooms.set(this.deps.rooms.size);
+      log.debug({ code }, 'socket closed');
+    });
+
+    this.registry.add(connection);
+    metrics.connections.inc();
+    metrics.connectsTotal.inc();
+    connection.scheduleExpiry(identity.expiresAt, this.options.clockToleranceSec);
+    const ready: ReadyFrame = {
+      type: 'ready',
+      protocol: PROTOCOL_VERSION,
+      connectionId: id,
+      userId: identity.userId,
+      heartbeatMs: this.options.heartbeatMs,
+      sessionExpiresAt: identity.expiresAt ? new Date(identity.expiresAt * 1000).toISOString() : null,
+    };
+    connection.sendRaw(JSON.stringify(ready));
+    log.debug('socket open');
+  }
+
+  private onMessage(connection: Connection, data: RawData, isBinary: boolean): void {
+    connection.alive = true;
+    const { metrics } = this.deps;
+    if (isBinary) {
+      metrics.framesIn.inc({ type: 'binary' });
+      return connection.fail(null, new AppError('UNSUPPORTED_FRAME'));
+    }
+    const decoded = decodeFrame(data.toString());
+    if (!decoded.ok) {
+      metrics.framesIn.inc({ type: 'invalid' });
+      return connection.fail(decoded.id, decoded.error);
+    }
+    const frame = decoded.frame;
+    metrics.framesIn.inc({ type: frame.type });
+    dispatch(connection, frame, this.deps).then(
+      (result) => connection.ack(frame.id, result),
+      (thrown: unknown) => {
+        const { error, expected } = toAppError(thrown);
+        if (!expected) connection.log.error({ err: thrown, frameType: frame.type }, 'frame handler failed');
+        connection.fail(frame.id, error);
+      },
+    );
+  }
+
+  /** Tells every client to reconnect elsewhere. */
+  closeAll(): void {
+    for (const connection of [...this.registry.all()]) connection.close('SHUTTING_DOWN');
+  }
+}

@@ -1,0 +1,105 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { api, createTestDatabase, eventually, startInstance, type Instance, type TestDatabase } from './support/harness.ts';
+import { mintV4, mintV5 } from './support/tokens.ts';
+import { TestClient } from './support/ws-client.ts';
+
+let db: TestDatabase;
+let a: Instance;
+let b: Instance;
+let alice: string;
+let bob: string;
+let carol: string;
+let conversationId: string;
+
+beforeAll(async () => {
+  db = await createTestDatabase();
+  [a, b] = await Promise.all([startInstance(db.url), startInstance(db.url)]);
+  alice = await mintV4({ sub: 'alice', name: 'Alice' });
+  bob = await mintV5({ sub: 'bob', name: 'Bob' });
+  carol = await mintV4({ sub: 'carol', name: 'Carol' });
+  for (const token of [alice, bob, carol]) expect((await api(a, token, 'GET', '/v1/me')).status).toBe(200);
+  const created = await api(a, alice, 'POST', '/v1/conversations/direct', { userId: 'bob' });
+  expect(created.status).toBe(201);
+  conversationId = created.body.id;
+});
+
+afterAll(async () => {
+  await Promise.all([a?.close(), b?.close()]);
+  await db?.drop();
+});
+
+describe('a message crosses instances', () => {
+  it('reaches the recipient on the other instance and the sender’s other tab, after commit', async () => {
+    const aliceTab1 = await TestClient.live(a.ws, alice);
+    const aliceTab2 = await TestClient.live(b.ws, alice);
+    const bobOnB = await TestClient.live(b.ws, bob);
+
+    const ack = await aliceTab1.request({ type: 'message.send', conversationId, clientMsgId: 'm-1', body: 'hello bob' });
+    expect(ack.duplicate).toBe(false);
+    expect(ack.message.seq).toBeGreaterThan(0);
+    // Durable before ack: the row is there the moment the ack arrives.
+    const [row] = await db.sql`select body, seq from messages where id = ${ack.message.id}`;
+    expect(row).toEqual({ body: 'hello bob', seq: ack.message.seq });
+
+    for (const client of [bobOnB, aliceTab2, aliceTab1]) {
+      const event = await client.waitFor((f) => f.type === 'message.created' && f.message.id === ack.message.id);
+      expect(event).toMatchObject({ conversationId, seq: ack.message.seq, message: { body: 'hello bob', senderId: 'alice' } });
+    }
+    await Promise.all([aliceTab1.close(), aliceTab2.close(), bobOnB.close()]);
+  });
+
+  it('does not deliver to non-members', async () => {
+    const carolClient = await TestClient.live(b.ws, carol);
+    const bobClient = await TestClient.live(b.ws, bob);
+    const sender = await TestClient.live(a.ws, alice);
+    const ack = await sender.request({ type: 'message.send', conversationId, clientMsgId: 'm-private', body: 'only for bob' });
+    await bobClient.waitFor((f) => f.type === 'message.created' && f.message.id === ack.message.id);
+    expect(carolClient.frames.some((f) => f.type === 'message.created')).toBe(false);
+    await Promise.all([carolClient.close(), bobClient.close(), sender.close()]);
+  });
+
+  it('a retried clientMsgId returns the original message and stores one row', async () => {
+    const client = await TestClient.live(a.ws, alice);
+    const first = await client.request({ type: 'message.send', conversationId, clientMsgId: 'retry-1', body: 'once' });
+    const again = await client.request({ type: 'message.send', conversationId, clientMsgId: 'retry-1', body: 'once' });
+    const overHttp = await api(b, alice, 'POST', `/v1/conversations/${conversationId}/messages`, { clientMsgId: 'retry-1', body: 'once' });
+    expect(again).toEqual({ message: first.message, duplicate: true });
+    expect(overHttp.status).toBe(200);
+    expect(overHttp.body).toEqual({ message: first.message, duplicate: true });
+    // Concurrent copies of one send, on two instances at once.
+    const racers = await Promise.all([
+      client.request({ type: 'message.send', conversationId, clientMsgId: 'race-1', body: 'x' }),
+      api(b, alice, 'POST', `/v1/conversations/${conversationId}/messages`, { clientMsgId: 'race-1', body: 'x' }).then((r) => r.body),
+      client.request({ type: 'message.send', conversationId, clientMsgId: 'race-1', body: 'x' }),
+    ]);
+    expect(new Set(racers.map((r) => r.message.id)).size).toBe(1);
+    const [{ count }] = await db.sql<[{ count: number }]>`select count(*)::int from messages where sender_id = 'alice' and client_msg_id in ('retry-1', 'race-1')`;
+    expect(count).toBe(2);
+    await client.close();
+  });
+
+  it('sends over HTTP reach sockets too', async () => {
+    const bobClient = await TestClient.live(a.ws, bob);
+    const sent = await api(b, alice, 'POST', `/v1/conversations/${conversationId}/messages`, { clientMsgId: 'http-1', body: 'via http' });
+    expect(sent.status).toBe(201);
+    await bobClient.waitFor((f) => f.type === 'message.created' && f.message.id === sent.body.message.id);
+    await bobClient.close();
+  });
+
+  it('keeps seq strictly increasing with no gaps under concurrent senders on both instances', async () => {
+    const watcher = await TestClient.live(b.ws, bob);
+    const start = (await api(a, alice, 'GET', `/v1/conversations/${conversationId}`)).body.lastSeq as number;
+    const clients = await Promise.all([TestClient.live(a.ws, alice), TestClient.live(b.ws, alice), TestClient.live(a.ws, bob)]);
+    await Promise.all(
+      clients.flatMap((client, c) =>
+        Array.from({ length: 40 }, (_, i) => client.request({ type: 'message.send', conversationId, clientMsgId: `burst-${c}-${i}`, body: `b${c}-${i}` })),
+      ),
+    );
+    const seqs = await eventually(() => {
+      const got = watcher.messages(conversationId).map((f) => f.seq as number).filter((s) => s > start);
+      return got.length >= 120 ? got : null;
+    }, '120 events');
+    expect(seqs).toEqual(Array.from({ length: 120 }, (_, i) => start + 1 + i));
+    await Promise.all([watcher.close(), ...clients.map((c) => c.close())]);
+  });
+});

@@ -1,0 +1,14 @@
+import { Type, type TSchema } from '@sinclair/typebox';
+import { LIMITS } from './limits.ts';
+
+export const Uuid = Type.String({
+  pattern: '^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$',
+  description: 'UUID',
+});
+export const UserId = Type.String({ minLength: 1, maxLength: 255, description: "The session token's sub" });
+export const Seq = Type.Integer({ minimum: 0, maximum: Number.MAX_SAFE_INTEGER });
+export const Timestamp = Type.String({ description: 'ISO 8601 date-time' });
+export const RequestId = Type.String({ minLength: 1, maxLength: LIMITS.maxIdChars });
+export const ClientMsgId = Type.String({ minLength: 1, maxLength: LIMITS.maxIdChars });
+export const Body = Type.String({ minLength: 1, maxLength: LIMITS.maxBodyChars });
+export const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
