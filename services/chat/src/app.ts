@@ -43,7 +43,7 @@ export async function buildApp(config: Readonly<Config>, logger: Logger = create
   const metrics = createMetrics(config.instanceId);
   const database = connect(config.databaseUrl, { max: config.dbPoolSize, applicationName: `chat-${config.instanceId}` });
   const { sql, db } = database;
-  const bus = new PgBus({ url: config.databaseUrl, log: logger, onReconnect: () => metrics.listenerReconnects.inc() });
+  const bus = new PgBus({ url: config.databaseUrl, log: logger, retryBaseMs: config.listenerRetryMs, onReconnect: () => metrics.listenerReconnects.inc() });
   const chat = new Chat(sql, db, bus, metrics, { maxBodyChars: config.maxBodyChars });
   const rooms = new Rooms((id, after, limit) => chat.loadStream(id, after, limit), logger, (n) => metrics.gapFills.inc(n));
   const verifier = await createSessionTokenVerifier({

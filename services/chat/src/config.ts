@@ -26,6 +26,8 @@ export interface Config {
   /** Token claim holding the system role ('owner' | 'admin'). */
   systemRoleClaim: string;
   heartbeatMs: number;
+  /** First delay before the fan-out listener reconnects (doubles per attempt, jittered). */
+  listenerRetryMs: number;
   maxFrameBytes: number;
   maxBodyChars: number;
   /** Bytes queued to one socket before it is cut off as a slow consumer. */
@@ -68,6 +70,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     allowedOrigins: list(env.ALLOWED_ORIGINS),
     systemRoleClaim: env.SYSTEM_ROLE_CLAIM ?? 'chatRole',
     heartbeatMs: int(env, 'HEARTBEAT_MS', 25_000, 100, 600_000),
+    listenerRetryMs: int(env, 'LISTENER_RETRY_MS', 100, 10, 60_000),
     maxFrameBytes: int(env, 'MAX_FRAME_BYTES', 64 * 1024, 1024, 1024 * 1024),
     maxBodyChars: int(env, 'MAX_BODY_CHARS', 4000, 1, 4000),
     maxSocketBufferBytes: int(env, 'MAX_SOCKET_BUFFER_BYTES', 1024 * 1024, 16 * 1024, 64 * 1024 * 1024),

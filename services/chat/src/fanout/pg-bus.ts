@@ -18,6 +18,8 @@ const MAX_INLINE_FRAME_BYTES = 3000;
 export interface PgBusOptions {
   url: string;
   log: Logger;
+  /** First reconnect delay; it doubles per failed attempt up to 5 s. */
+  retryBaseMs?: number;
   onReconnect?: () => void;
 }
 
@@ -98,10 +100,11 @@ export class PgBus implements Bus {
     }
   }
 
-  /** Full-jitter backoff: 0..min(5 s, 100 ms × 2^attempt). */
+  /** Equal-jitter backoff: half the step plus a random half, the step doubling to 5 s. */
   private scheduleReconnect(): void {
     if (this.stopped || this.retryTimer) return;
-    const delay = Math.random() * Math.min(5000, 100 * 2 ** this.attempt++);
+    const step = Math.min(5000, (this.options.retryBaseMs ?? 100) * 2 ** this.attempt++);
+    const delay = step / 2 + (Math.random() * step) / 2;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = null;
       void this.connect(false);
