@@ -99,7 +99,8 @@ export const messages = pgTable(
     /** Null once deleted: a tombstone keeps its place, not its text. */
     body: text('body'),
     replyToId: uuid('reply_to_id'),
-    attachments: jsonb('attachments').$type<string[]>(),
+    /** Attachment metadata (id, filename, contentType, size), denormalised for history reads. */
+    attachments: jsonb('attachments').$type<{ id: string; filename: string; contentType: string; size: number }[]>(),
     createdAt: at('created_at').notNull().defaultNow(),
     editedAt: at('edited_at'),
     deletedAt: at('deleted_at'),
@@ -130,7 +131,11 @@ export const events = pgTable(
     data: jsonb('data').$type<Record<string, unknown>>().notNull().default({}),
     createdAt: at('created_at').notNull().defaultNow(),
   },
-  (t) => [primaryKey({ columns: [t.conversationId, t.seq] })],
+  (t) => [
+    primaryKey({ columns: [t.conversationId, t.seq] }),
+    // After a listener outage, instances look up the membership changes they missed.
+    index('events_membership_idx').on(t.createdAt).where(sql`${t.type} in ('member.added', 'member.removed', 'conversation.deleted')`),
+  ],
 );
 
 export const messageEdits = pgTable(
@@ -180,4 +185,18 @@ export const attachments = pgTable(
     createdAt: at('created_at').notNull().defaultNow(),
   },
   (t) => [index('attachments_message_idx').on(t.messageId)],
+);
+
+/**
+ * Who is online: one row per (instance, user) with open sockets. Instances refresh
+ * `expires_at` on a heartbeat, so the users of an instance that died expire by themselves.
+ */
+export const presenceSessions = pgTable(
+  'presence_sessions',
+  {
+    instanceId: text('instance_id').notNull(),
+    userId: text('user_id').notNull(),
+    expiresAt: at('expires_at').notNull(),
+  },
+  (t) => [primaryKey({ columns: [t.instanceId, t.userId] }), index('presence_sessions_user_idx').on(t.userId, t.expiresAt)],
 );

@@ -17,7 +17,9 @@ import { conversationRoutes } from './http/conversations.ts';
 import { registerErrorHandler } from './http/error-handler.ts';
 import { registerOps } from './http/ops.ts';
 import { createMetrics } from './metrics.ts';
+import { Presence } from './domain/presence.ts';
 import { Gateway } from './ws/gateway.ts';
+import { SignalRouter } from './ws/signals.ts';
 import { Registry } from './ws/registry.ts';
 import { Rooms } from './ws/rooms.ts';
 
@@ -44,7 +46,7 @@ export async function buildApp(config: Readonly<Config>, logger: Logger = create
   const database = connect(config.databaseUrl, { max: config.dbPoolSize, applicationName: `chat-${config.instanceId}` });
   const { sql, db } = database;
   const bus = new PgBus({ url: config.databaseUrl, log: logger, retryBaseMs: config.listenerRetryMs, onReconnect: () => metrics.listenerReconnects.inc() });
-  const chat = new Chat(sql, db, bus, metrics, { maxBodyChars: config.maxBodyChars });
+  const chat = new Chat(sql, db, bus, metrics, { maxBodyChars: config.maxBodyChars, editWindowSec: config.editWindowSec });
   const rooms = new Rooms((id, after, limit) => chat.loadStream(id, after, limit), logger, (n) => metrics.gapFills.inc(n));
   const verifier = await createSessionTokenVerifier({
     secrets: config.authSecrets,
@@ -52,9 +54,13 @@ export async function buildApp(config: Readonly<Config>, logger: Logger = create
     systemRoleClaim: config.systemRoleClaim,
   });
   const sendLimiter = new RateLimiterMemory({ points: config.sendBurst, duration: Math.max(1, Math.round(config.sendBurst / config.sendRatePerSec)) });
+  const typingLimiter = new RateLimiterMemory({ points: 10, duration: 1 });
+  const presence = new Presence(sql, bus, logger, { instanceId: config.instanceId, ttlSec: 30, heartbeatMs: 10_000 });
   const registry = new Registry(config.maxConnectionsPerUser);
+  const deps = { chat, rooms, metrics, verifier, sendLimiter, typingLimiter, presence, clockToleranceSec: config.clockToleranceSec };
+  const signals = new SignalRouter(registry, deps);
   const gateway = new Gateway(
-    { chat, rooms, metrics, verifier, sendLimiter, clockToleranceSec: config.clockToleranceSec },
+    deps,
     registry,
     logger,
     { heartbeatMs: config.heartbeatMs, maxSocketBufferBytes: config.maxSocketBufferBytes, clockToleranceSec: config.clockToleranceSec },
@@ -62,7 +68,7 @@ export async function buildApp(config: Readonly<Config>, logger: Logger = create
 
   await bus.start({
     onEvents: (events) => rooms.onEvents(events),
-    onSignal: () => {},
+    onSignal: (signal) => signals.onSignal(signal),
     onResubscribed: () => rooms.resync(),
   });
 
@@ -91,8 +97,10 @@ export async function buildApp(config: Readonly<Config>, logger: Logger = create
   registerOps(app, { sql, bus, metrics, isDraining: () => gateway.draining });
 
   registry.startHeartbeat(config.heartbeatMs);
+  presence.start();
   app.addHook('onClose', async () => {
     registry.stopHeartbeat();
+    await presence.stop();
     await bus.stop();
     await database.end();
   });

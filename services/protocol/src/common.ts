@@ -12,3 +12,5 @@ export const RequestId = Type.String({ minLength: 1, maxLength: LIMITS.maxIdChar
 export const ClientMsgId = Type.String({ minLength: 1, maxLength: LIMITS.maxIdChars });
 export const Body = Type.String({ minLength: 1, maxLength: LIMITS.maxBodyChars });
 export const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
+/** One emoji (or short reaction token): no whitespace or control characters. */
+export const Emoji = Type.String({ minLength: 1, maxLength: 32, pattern: '^[^\\s\\u0000-\\u001f\\u007f]+$' });

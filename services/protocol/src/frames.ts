@@ -3,9 +3,10 @@
  * Every client frame carries an `id` and gets exactly one `ack` or `error` with that id.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { Body, ClientMsgId, RequestId, Seq, Uuid } from './common.ts';
+import { Body, ClientMsgId, Emoji, RequestId, Seq, Uuid } from './common.ts';
 import { LIMITS, PROTOCOL_VERSION } from './limits.ts';
-import { Message } from './models.ts';
+import type { ConversationEvent, Signal } from './events.ts';
+import type { Message } from './models.ts';
 import type { ErrorCode } from './errors.ts';
 
 const request = <T extends string, P extends Record<string, import('@sinclair/typebox').TSchema>>(type: T, props: P) =>
@@ -23,10 +24,34 @@ export const SendFrame = request('message.send', {
   clientMsgId: ClientMsgId,
   body: Body,
   replyToId: Type.Optional(Uuid),
+  attachmentIds: Type.Optional(Type.Array(Uuid, { maxItems: LIMITS.maxAttachments, uniqueItems: true })),
 });
+export const EditFrame = request('message.edit', { conversationId: Uuid, messageId: Uuid, body: Body });
+export const DeleteFrame = request('message.delete', { conversationId: Uuid, messageId: Uuid });
+export const ReactionAddFrame = request('reaction.add', { conversationId: Uuid, messageId: Uuid, emoji: Emoji });
+export const ReactionRemoveFrame = request('reaction.remove', { conversationId: Uuid, messageId: Uuid, emoji: Emoji });
+/** Marks every message up to and including `upTo` as read (implies delivered). */
+export const ReadFrame = request('read.mark', { conversationId: Uuid, upTo: Seq });
+/** Acknowledges receipt of every message up to and including `upTo`. Send it debounced, not per message. */
+export const DeliveredFrame = request('delivered.mark', { conversationId: Uuid, upTo: Seq });
+export const TypingStartFrame = request('typing.start', { conversationId: Uuid });
+export const TypingStopFrame = request('typing.stop', { conversationId: Uuid });
 export const RefreshFrame = request('auth.refresh', { token: Type.String({ minLength: 1, maxLength: 16_384 }) });
 
-export const ClientFrame = Type.Union([PingFrame, ResumeFrame, SendFrame, RefreshFrame]);
+export const ClientFrame = Type.Union([
+  PingFrame,
+  ResumeFrame,
+  SendFrame,
+  EditFrame,
+  DeleteFrame,
+  ReactionAddFrame,
+  ReactionRemoveFrame,
+  ReadFrame,
+  DeliveredFrame,
+  TypingStartFrame,
+  TypingStopFrame,
+  RefreshFrame,
+]);
 export type ClientFrame = Static<typeof ClientFrame>;
 export type ClientFrameType = ClientFrame['type'];
 export const CLIENT_FRAME_TYPES = ClientFrame.anyOf.map((s) => s.properties.type.const) as ClientFrameType[];
@@ -61,17 +86,7 @@ export interface ErrorFrame {
   details?: unknown;
 }
 
-/** Events in a conversation's seq stream. */
-export const MessageCreatedEvent = Type.Object({
-  type: Type.Literal('message.created'),
-  conversationId: Uuid,
-  seq: Seq,
-  message: Message,
-});
-export type MessageCreatedEvent = Static<typeof MessageCreatedEvent>;
-
-export type ConversationEvent = MessageCreatedEvent;
-export type ServerFrame = ReadyFrame | AckFrame | ErrorFrame | ConversationEvent;
+export type ServerFrame = ReadyFrame | AckFrame | ErrorFrame | ConversationEvent | Signal;
 
 // ---- ack results -----------------------------------------------------------
 
@@ -90,6 +105,11 @@ export interface ResumeResult {
 
 export interface PingResult {
   time: string;
+}
+
+/** Result of edits, deletes, reactions and receipts: the event's seq, or null when nothing changed. */
+export interface ChangeResult {
+  seq: number | null;
 }
 
 export interface RefreshResult {

@@ -4,3 +4,4 @@ export * from './frames.ts';
 export * from './http.ts';
 export * from './limits.ts';
 export * from './models.ts';
+export * from './events.ts';

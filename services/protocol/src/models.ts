@@ -18,6 +18,22 @@ export const ReplyPreview = Type.Object({
 });
 export type ReplyPreview = Static<typeof ReplyPreview>;
 
+export const AttachmentRef = Type.Object({
+  id: Uuid,
+  filename: Type.String(),
+  contentType: Type.String(),
+  size: Type.Integer({ minimum: 0 }),
+});
+export type AttachmentRef = Static<typeof AttachmentRef>;
+
+export const ReactionSummary = Type.Object({
+  emoji: Type.String(),
+  count: Type.Integer({ minimum: 1 }),
+  /** Who reacted, oldest first (at most 20). */
+  userIds: Type.Array(UserId),
+});
+export type ReactionSummary = Static<typeof ReactionSummary>;
+
 export const Message = Type.Object({
   id: Uuid,
   conversationId: Uuid,
@@ -28,6 +44,9 @@ export const Message = Type.Object({
   body: Nullable(Type.String()),
   replyToId: Nullable(Uuid),
   replyTo: Type.Optional(Nullable(ReplyPreview)),
+  attachments: Type.Array(AttachmentRef),
+  /** Present in history pages; live and replayed messages start without and change through reaction events. */
+  reactions: Type.Optional(Type.Array(ReactionSummary)),
   createdAt: Timestamp,
   editedAt: Nullable(Timestamp),
   deletedAt: Nullable(Timestamp),
@@ -41,6 +60,8 @@ export const Member = Type.Object({
   role: Role,
   lastReadSeq: Seq,
   lastDeliveredSeq: Seq,
+  online: Type.Boolean(),
+  lastSeenAt: Nullable(Timestamp),
 });
 export type Member = Static<typeof Member>;
 

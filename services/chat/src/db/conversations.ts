@@ -9,11 +9,13 @@ import { MESSAGE_COLUMNS, toMessage, type MessageRow } from './rows.ts';
 export const UNREAD_CAP = 100;
 const LIST_MEMBERS = 50;
 
-export async function membershipRole(sql: Sql, conversationId: string, userId: string): Promise<Role | null> {
-  const [row] = await sql<{ role: Role }[]>`
-    select m.role from members m join conversations c on c.id = m.conversation_id
-    where m.conversation_id = ${conversationId} and m.user_id = ${userId} and c.deleted_at is null`;
-  return row?.role ?? null;
+/** The conversation's kind and the user's role in it (null when not a member), or null when it does not exist. */
+export async function access(sql: Sql, conversationId: string, userId: string): Promise<{ kind: 'direct' | 'group'; isPublic: boolean; role: Role | null } | null> {
+  const [row] = await sql<{ kind: 'direct' | 'group'; is_public: boolean; role: Role | null }[]>`
+    select c.kind, c.is_public, m.role from conversations c
+    left join members m on m.conversation_id = c.id and m.user_id = ${userId}
+    where c.id = ${conversationId} and c.deleted_at is null`;
+  return row ? { kind: row.kind, isPublic: row.is_public, role: row.role } : null;
 }
 
 /** Every conversation the user belongs to, with its current last seq. */
@@ -109,7 +111,9 @@ const conversationSelect = (sql: Sql, userId: string) => sql`
             where m.conversation_id = c.id order by m.seq desc limit 1) lm) as last_message,
          (select coalesce(json_agg(x), '[]') from (
             select mm.user_id as "userId", us.name, us.image, mm.role,
-                   mm.last_read_seq as "lastReadSeq", mm.last_delivered_seq as "lastDeliveredSeq"
+                   mm.last_read_seq as "lastReadSeq", mm.last_delivered_seq as "lastDeliveredSeq",
+                   exists(select 1 from presence_sessions ps where ps.user_id = mm.user_id and ps.expires_at > now()) as online,
+                   us.last_seen_at as "lastSeenAt"
             from members mm join users us on us.id = mm.user_id
             where mm.conversation_id = c.id order by mm.joined_at, mm.user_id limit ${LIST_MEMBERS}) x) as members
   from members me join conversations c on c.id = me.conversation_id

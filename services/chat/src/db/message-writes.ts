@@ -18,6 +18,9 @@ export interface NewMessage {
   clientMsgId: string;
   body: string;
   replyToId: string | null;
+  attachmentIds: string[];
+  /** A system owner/admin may write where they are not a member. */
+  privileged: boolean;
 }
 
 export interface WrittenMessage {
@@ -88,19 +91,43 @@ async function writeInTransaction(tx: TransactionSql, bus: Bus, items: NewMessag
   });
 
   if (fresh.length > 0) {
-    // 3. Allocate seqs: lock the conversations in id order, bump last_seq by each one's count.
+    // 3. Lock the conversations (the seq counters) in id order, then check membership and
+    //    attachments under the lock: a removal either committed before (seen here) or waits.
+    const ids = [...new Set(fresh.map((f) => f.item.conversationId))];
+    const attachmentIds = [...new Set(fresh.flatMap((f) => f.item.attachmentIds))];
+    const [locked, memberRows, attachmentRows] = await Promise.all([
+      tx<{ id: string }[]>`select id from conversations where id = any(${ids}::uuid[]) and deleted_at is null order by id for update`,
+      tx<{ conversation_id: string; user_id: string }[]>`
+        select m.conversation_id, m.user_id from members m
+        join unnest(${fresh.map((f) => f.item.conversationId)}::uuid[], ${fresh.map((f) => f.item.senderId)}::text[]) k(c, u)
+          on m.conversation_id = k.c and m.user_id = k.u`,
+      attachmentIds.length
+        ? tx<AttachmentRow[]>`
+            select id, conversation_id, uploader_id, message_id, filename, content_type, size
+            from attachments where id = any(${attachmentIds}::uuid[]) for update`
+        : Promise.resolve([] as AttachmentRow[]),
+    ]);
+    const live = new Set(locked.map((r) => r.id));
+    const isMember = new Set(memberRows.map((r) => `${r.conversation_id} ${r.user_id}`));
+    const attachments = new Map(attachmentRows.map((r) => [r.id, r]));
+    const accepted = fresh.filter(({ index, item }) => {
+      const error = rejectReason(item, live, isMember, attachments);
+      if (error) outcomes[index] = { ok: false, error };
+      return !error;
+    });
+
+    // 4. Allocate seqs: bump each conversation's last_seq by its count of accepted messages.
     const counts = new Map<string, number>();
-    for (const { item } of fresh) counts.set(item.conversationId, (counts.get(item.conversationId) ?? 0) + 1);
-    const ids = [...counts.keys()];
-    const allocated = await tx<{ id: string; last_seq: number; now: Date }[]>`
-      with locked as materialized (
-        select id from conversations where id = any(${ids}::uuid[]) order by id for update
-      )
-      update conversations c
-      set last_seq = c.last_seq + v.n, last_activity_at = now()
-      from unnest(${ids}::uuid[], ${ids.map((id) => counts.get(id)!)}::int[]) v(id, n)
-      where c.id = v.id and c.id in (select id from locked)
-      returning c.id, c.last_seq, now() as now`;
+    for (const { item } of accepted) counts.set(item.conversationId, (counts.get(item.conversationId) ?? 0) + 1);
+    const countedIds = [...counts.keys()];
+    const allocated = countedIds.length
+      ? await tx<{ id: string; last_seq: number; now: Date }[]>`
+          update conversations c
+          set last_seq = c.last_seq + v.n, last_activity_at = now()
+          from unnest(${countedIds}::uuid[], ${countedIds.map((id) => counts.get(id)!)}::int[]) v(id, n)
+          where c.id = v.id
+          returning c.id, c.last_seq, now() as now`
+      : [];
     const next = new Map<string, number>();
     let now = new Date();
     for (const row of allocated) {
@@ -108,16 +135,12 @@ async function writeInTransaction(tx: TransactionSql, bus: Bus, items: NewMessag
       now = row.now;
     }
 
-    // 4. Insert and publish in one round trip.
+    // 5. Insert, attach and publish in one round trip.
     const createdAt = now.toISOString();
     const messages: Message[] = [];
     const events: StreamEvent[] = [];
-    for (const { index, item } of fresh) {
-      const seq = next.get(item.conversationId);
-      if (seq === undefined) {
-        outcomes[index] = { ok: false, error: new AppError('NOT_FOUND', 'Conversation not found.') };
-        continue;
-      }
+    for (const { index, item } of accepted) {
+      const seq = next.get(item.conversationId)!;
       next.set(item.conversationId, seq + 1);
       const parent = item.replyToId ? parents.get(item.replyToId) : undefined;
       const message: Message = {
@@ -128,6 +151,10 @@ async function writeInTransaction(tx: TransactionSql, bus: Bus, items: NewMessag
         clientMsgId: item.clientMsgId,
         body: item.body,
         replyToId: item.replyToId,
+        attachments: item.attachmentIds.map((id) => {
+          const a = attachments.get(id)!;
+          return { id, filename: a.filename, contentType: a.content_type, size: a.size };
+        }),
         createdAt,
         editedAt: null,
         deletedAt: null,
@@ -138,14 +165,23 @@ async function writeInTransaction(tx: TransactionSql, bus: Bus, items: NewMessag
       outcomes[index] = { ok: true, value: { message, duplicate: false } };
     }
     if (messages.length > 0) {
+      const withAttachments = messages.filter((m) => m.attachments.length > 0);
       await Promise.all([
         tx`
-          insert into messages (id, conversation_id, seq, sender_id, client_msg_id, body, reply_to_id, created_at)
+          insert into messages (id, conversation_id, seq, sender_id, client_msg_id, body, reply_to_id, attachments, created_at)
           select * from unnest(
             ${messages.map((m) => m.id)}::uuid[], ${messages.map((m) => m.conversationId)}::uuid[],
             ${messages.map((m) => m.seq)}::bigint[], ${messages.map((m) => m.senderId)}::text[],
             ${messages.map((m) => m.clientMsgId)}::text[], ${messages.map((m) => m.body!)}::text[],
-            ${messages.map((m) => m.replyToId)}::uuid[], ${messages.map(() => createdAt)}::timestamptz[])`,
+            ${messages.map((m) => m.replyToId)}::uuid[],
+            ${messages.map((m) => (m.attachments.length ? JSON.stringify(m.attachments) : null))}::jsonb[],
+            ${messages.map(() => createdAt)}::timestamptz[])`,
+        withAttachments.length
+          ? tx`update attachments a set message_id = v.message_id
+               from unnest(${withAttachments.flatMap((m) => m.attachments.map((x) => x.id))}::uuid[],
+                           ${withAttachments.flatMap((m) => m.attachments.map(() => m.id))}::uuid[]) v(id, message_id)
+               where a.id = v.id`
+          : Promise.resolve(),
         bus.publish(tx, events),
       ]);
     }
@@ -158,4 +194,33 @@ async function writeInTransaction(tx: TransactionSql, bus: Bus, items: NewMessag
     outcomes[index] = first.ok ? { ok: true, value: { message: first.value.message, duplicate: true } } : first;
   });
   return outcomes as Outcome<WrittenMessage>[];
+}
+
+interface AttachmentRow {
+  id: string;
+  conversation_id: string;
+  uploader_id: string;
+  message_id: string | null;
+  filename: string;
+  content_type: string;
+  size: number;
+}
+
+function rejectReason(
+  item: NewMessage,
+  live: Set<string>,
+  isMember: Set<string>,
+  attachments: Map<string, AttachmentRow>,
+): AppError | null {
+  if (!isMember.has(`${item.conversationId} ${item.senderId}`) && !(item.privileged && live.has(item.conversationId))) {
+    return new AppError('FORBIDDEN', 'You are not a member of this conversation.');
+  }
+  if (!live.has(item.conversationId)) return new AppError('NOT_FOUND', 'Conversation not found.');
+  for (const id of item.attachmentIds) {
+    const a = attachments.get(id);
+    if (!a || a.uploader_id !== item.senderId || a.conversation_id !== item.conversationId || a.message_id !== null) {
+      return new AppError('VALIDATION_FAILED', 'An attachment is unknown, not yours, from another conversation, or already sent.', { attachmentId: id });
+    }
+  }
+  return null;
 }

@@ -1,8 +1,9 @@
 /** Reads of the message history and of the seq stream. */
 import type { Message } from '@chat/protocol';
 import type { Sql } from 'postgres';
+import { eventFrame } from './events.ts';
 import { messageCreatedFrame } from './message-writes.ts';
-import { MESSAGE_COLUMNS, toMessage, type MessageRow } from './rows.ts';
+import { MESSAGE_COLUMNS, REACTIONS_COLUMN, toMessage, type MessageRow } from './rows.ts';
 
 export interface HistoryOptions {
   before?: number;
@@ -16,12 +17,12 @@ export async function historyPage(sql: Sql, conversationId: string, options: His
   const rows =
     options.after !== undefined
       ? await sql<MessageRow[]>`
-          select ${sql.unsafe(MESSAGE_COLUMNS)} from messages m left join messages p on p.id = m.reply_to_id
+          select ${sql.unsafe(MESSAGE_COLUMNS)}, ${sql.unsafe(REACTIONS_COLUMN)} from messages m left join messages p on p.id = m.reply_to_id
           where m.conversation_id = ${conversationId} and m.seq > ${options.after}
             ${options.before !== undefined ? sql`and m.seq < ${options.before}` : sql``}
           order by m.seq asc limit ${take}`
       : await sql<MessageRow[]>`
-          select ${sql.unsafe(MESSAGE_COLUMNS)} from messages m left join messages p on p.id = m.reply_to_id
+          select ${sql.unsafe(MESSAGE_COLUMNS)}, ${sql.unsafe(REACTIONS_COLUMN)} from messages m left join messages p on p.id = m.reply_to_id
           where m.conversation_id = ${conversationId}
             ${options.before !== undefined ? sql`and m.seq < ${options.before}` : sql``}
           order by m.seq desc limit ${take}`;
@@ -31,11 +32,25 @@ export async function historyPage(sql: Sql, conversationId: string, options: His
   return { messages: page, hasMore };
 }
 
-/** Committed stream events after a seq, as the frames live subscribers would have received. */
+/**
+ * Committed stream events after a seq, as the frames live subscribers received:
+ * messages (current state: a later edit or delete shows through, and its own event
+ * follows) merged with every other event, by seq.
+ */
 export async function loadStream(sql: Sql, conversationId: string, afterSeq: number, limit: number): Promise<{ seq: number; frame: string }[]> {
-  const rows = await sql<MessageRow[]>`
-    select ${sql.unsafe(MESSAGE_COLUMNS)} from messages m left join messages p on p.id = m.reply_to_id
-    where m.conversation_id = ${conversationId} and m.seq > ${afterSeq}
-    order by m.seq asc limit ${limit}`;
-  return rows.map((row) => ({ seq: row.seq, frame: messageCreatedFrame(toMessage(row)) }));
+  const [messages, others] = await Promise.all([
+    sql<MessageRow[]>`
+      select ${sql.unsafe(MESSAGE_COLUMNS)} from messages m left join messages p on p.id = m.reply_to_id
+      where m.conversation_id = ${conversationId} and m.seq > ${afterSeq}
+      order by m.seq asc limit ${limit}`,
+    sql<{ type: string; conversation_id: string; seq: number; actor_id: string; created_at: Date; data: Record<string, unknown> }[]>`
+      select type, conversation_id, seq, actor_id, created_at, data from events
+      where conversation_id = ${conversationId} and seq > ${afterSeq}
+      order by seq asc limit ${limit}`,
+  ]);
+  const merged = [
+    ...messages.map((row) => ({ seq: row.seq, frame: messageCreatedFrame(toMessage(row)) })),
+    ...others.map((row) => ({ seq: row.seq, frame: eventFrame(row) })),
+  ];
+  return merged.sort((x, y) => x.seq - y.seq).slice(0, limit);
 }

@@ -14,16 +14,17 @@ import { AppError } from '../errors.ts';
 import type { Bus } from '../fanout/bus.ts';
 import type { Metrics } from '../metrics.ts';
 import { GroupCommit } from './group-commit.ts';
+import { ROLE_RANK } from './policy.ts';
 
 export interface SendInput {
   conversationId: string;
   clientMsgId: string;
   body: string;
   replyToId?: string | undefined;
+  attachmentIds?: string[] | undefined;
 }
 
 const SEEN_USERS_MAX = 50_000;
-export const ROLE_RANK: Record<Role, number> = { member: 1, admin: 2, owner: 3 };
 
 export class Chat {
   private readonly sends: GroupCommit<NewMessage, WrittenMessage>;
@@ -33,10 +34,10 @@ export class Chat {
 
   constructor(
     readonly sql: Sql,
-    private readonly db: Database,
-    private readonly bus: Bus,
+    readonly db: Database,
+    readonly bus: Bus,
     private readonly metrics: Metrics,
-    private readonly limits: { maxBodyChars: number },
+    readonly limits: { maxBodyChars: number; editWindowSec: number },
   ) {
     this.sends = new GroupCommit((items) => writeMessages(sql, bus, items), { maxBatch: 512 }, (n) => metrics.sendBatchSize.observe(n));
     this.userWrites = new GroupCommit<UserUpsert, void>(
@@ -57,22 +58,27 @@ export class Chat {
     this.seenUsers.set(identity.userId, stamp);
   }
 
-  /** The caller's effective role, or FORBIDDEN. A system role acts as that role everywhere. */
-  async authorize(identity: Identity, conversationId: string): Promise<Role> {
-    const role = await conversations.membershipRole(this.sql, conversationId, identity.userId);
-    const system = identity.systemRole;
-    if (!role && !system) throw new AppError('FORBIDDEN', 'You are not a member of this conversation.');
-    if (!role) return system!;
-    if (!system) return role;
-    return ROLE_RANK[system] > ROLE_RANK[role] ? system : role;
+  /**
+   * The caller's effective role and the conversation's kind, or FORBIDDEN (also for
+   * conversations that do not exist: non-members learn nothing). A system role acts as
+   * that role everywhere.
+   */
+  async access(identity: Identity, conversationId: string): Promise<{ role: Role; kind: 'direct' | 'group'; member: boolean }> {
+    const found = await conversations.access(this.sql, conversationId, identity.userId);
+    const own = found?.role ?? null;
+    const system = found ? identity.systemRole : null;
+    if (!own && !system) throw new AppError('FORBIDDEN', 'You are not a member of this conversation.');
+    const role = !own ? system! : !system ? own : ROLE_RANK[system] > ROLE_RANK[own] ? system : own;
+    return { role, kind: found!.kind, member: own !== null };
   }
 
-  async send(identity: Identity, input: SendInput, options: { memberChecked?: boolean } = {}): Promise<WrittenMessage> {
-    if ([...input.body].length > this.limits.maxBodyChars) {
-      throw new AppError('PAYLOAD_TOO_LARGE', `A message is at most ${this.limits.maxBodyChars} characters.`);
-    }
-    if (input.body.trim().length === 0) throw new AppError('VALIDATION_FAILED', 'A message needs some text.');
-    if (!options.memberChecked) await this.authorize(identity, input.conversationId);
+  async authorize(identity: Identity, conversationId: string): Promise<Role> {
+    return (await this.access(identity, conversationId)).role;
+  }
+
+  /** Membership is checked inside the write transaction, under the conversation's lock. */
+  async send(identity: Identity, input: SendInput): Promise<WrittenMessage> {
+    this.checkBody(input.body);
     const started = performance.now();
     const result = await this.sends.submit({
       conversationId: input.conversationId,
@@ -80,10 +86,19 @@ export class Chat {
       clientMsgId: input.clientMsgId,
       body: input.body,
       replyToId: input.replyToId ?? null,
+      attachmentIds: input.attachmentIds ?? [],
+      privileged: identity.systemRole !== null,
     });
     this.metrics.sendCommitSeconds.observe((performance.now() - started) / 1000);
     if (!result.duplicate) this.metrics.messagesPersisted.inc();
     return result;
+  }
+
+  checkBody(body: string): void {
+    if (body.length > this.limits.maxBodyChars) {
+      throw new AppError('PAYLOAD_TOO_LARGE', `A message is at most ${this.limits.maxBodyChars} characters.`);
+    }
+    if (body.trim().length === 0) throw new AppError('VALIDATION_FAILED', 'A message needs some text.');
   }
 
   async history(identity: Identity, conversationId: string, query: { before?: number; after?: number; limit: number }): Promise<HistoryPage> {

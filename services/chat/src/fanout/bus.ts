@@ -13,13 +13,16 @@ export interface StreamEvent {
   frame: string | null;
 }
 
-/** A fire-and-forget signal that is never stored (typing, presence). */
+/**
+ * A frame that is never stored: typing and presence (fire-and-forget), and the
+ * membership controls published inside a transaction (who must (un)subscribe).
+ */
 export interface Signal {
-  /** Routing key: `c:<conversationId>` or `u:<userId>`. */
+  /** Routing key: `c:<conversationId>` (the room) or `u:<userId>` (that user's sockets). */
   target: string;
+  /** A user whose sockets must not receive it (the typist), or null. */
+  exclude: string | null;
   frame: string;
-  /** The publishing instance, so an origin can tell its own signals apart. */
-  origin: string;
 }
 
 export interface BusListener {
@@ -30,9 +33,10 @@ export interface BusListener {
 }
 
 export interface Bus {
-  /** Publishes inside the writing transaction: delivered if and only if it commits. */
-  publish(tx: TransactionSql | Sql, events: StreamEvent[]): Promise<void>;
-  signal(signal: Signal): Promise<void>;
+  /** Publishes inside the writing transaction: delivered if and only if it commits, in commit order. */
+  publish(tx: TransactionSql | Sql, events: StreamEvent[], signals?: Signal[]): Promise<void>;
+  /** Best-effort, outside any transaction. */
+  signal(signals: Signal[]): Promise<void>;
   start(listener: BusListener): Promise<void>;
   /** True while subscribed. */
   readonly listening: boolean;

@@ -3,7 +3,9 @@
  * inside their transaction. Payload format (kept far below the 8000-byte limit):
  *   "<conversationId> <seq> <frame>"  lines, joined by "\n"   (stream events)
  *   "<conversationId> <seq> -"        the frame is too large: read it from the database
- *   "~<origin> <target> <frame>"      a signal (one per notification)
+ *   "~<target> <exclude|-> <frame>"    a signal
+ * Lines of one payload are handled in order, so a membership control published after
+ * an event in the same transaction takes effect after that event.
  */
 import postgres, { type Sql, type TransactionSql } from 'postgres';
 import type { Logger } from 'pino';
@@ -33,18 +35,16 @@ export class PgBus implements Bus {
 
   constructor(private readonly options: PgBusOptions) {}
 
-  async publish(tx: TransactionSql | Sql, events: StreamEvent[]): Promise<void> {
-    const payloads = encodeEvents(events);
+  async publish(tx: TransactionSql | Sql, events: StreamEvent[], signals: Signal[] = []): Promise<void> {
+    const payloads = encode(events, signals);
     if (payloads.length === 1) await tx`select pg_notify(${CHANNEL}, ${payloads[0]!})`;
     else if (payloads.length > 1) await tx`select pg_notify(${CHANNEL}, p) from unnest(${payloads}::text[]) p`;
   }
 
-  async signal(signal: Signal): Promise<void> {
-    const payload = `~${signal.origin} ${signal.target} ${signal.frame}`;
-    if (Buffer.byteLength(payload) > MAX_PAYLOAD_BYTES) throw new Error('signal too large');
+  async signal(signals: Signal[]): Promise<void> {
     const sql = this.listenSql;
-    if (!sql || !this.listening) return; // signals are best-effort by design
-    await sql`select pg_notify(${CHANNEL}, ${payload})`;
+    if (!sql || !this.listening || signals.length === 0) return; // best-effort by design
+    await this.publish(sql, [], signals);
   }
 
   async start(listener: BusListener): Promise<void> {
@@ -115,26 +115,30 @@ export class PgBus implements Bus {
     const listener = this.listener;
     if (!listener) return;
     try {
-      if (payload.startsWith('~')) {
-        const a = payload.indexOf(' ');
-        const b = payload.indexOf(' ', a + 1);
-        listener.onSignal({ origin: payload.slice(1, a), target: payload.slice(a + 1, b), frame: payload.slice(b + 1) });
-        return;
-      }
-      listener.onEvents(decodeEvents(payload));
+      decode(payload, listener);
     } catch (error) {
       this.options.log.error({ err: error }, 'undecodable fan-out payload');
     }
   }
 }
 
-export function encodeEvents(events: StreamEvent[]): string[] {
+function eventLine(event: StreamEvent): string {
+  const inline = event.frame !== null && Buffer.byteLength(event.frame) <= MAX_INLINE_FRAME_BYTES;
+  return `${event.conversationId} ${event.seq} ${inline ? event.frame : '-'}`;
+}
+
+function signalLine(signal: Signal): string {
+  const line = `~${signal.target} ${signal.exclude ?? '-'} ${signal.frame}`;
+  if (Buffer.byteLength(line) > MAX_PAYLOAD_BYTES) throw new Error('signal frame too large for the bus');
+  return line;
+}
+
+/** Packs lines into as few payloads as fit under the limit, keeping their order. */
+export function encode(events: StreamEvent[], signals: Signal[] = []): string[] {
   const payloads: string[] = [];
   let current = '';
   let currentBytes = 0;
-  for (const event of events) {
-    const inline = event.frame !== null && Buffer.byteLength(event.frame) <= MAX_INLINE_FRAME_BYTES;
-    const line = `${event.conversationId} ${event.seq} ${inline ? event.frame : '-'}`;
+  for (const line of [...events.map(eventLine), ...signals.map(signalLine)]) {
     const bytes = Buffer.byteLength(line);
     if (current && currentBytes + 1 + bytes > MAX_PAYLOAD_BYTES) {
       payloads.push(current);
@@ -148,18 +152,25 @@ export function encodeEvents(events: StreamEvent[]): string[] {
   return payloads;
 }
 
-export function decodeEvents(payload: string): StreamEvent[] {
-  const events: StreamEvent[] = [];
+/** Frames are JSON: they never contain a raw newline, so lines split cleanly. */
+export function decode(payload: string, listener: Pick<BusListener, 'onEvents' | 'onSignal'>): void {
+  let events: StreamEvent[] = [];
   let start = 0;
   while (start < payload.length) {
-    // Frames are JSON: they never contain a raw newline.
     let end = payload.indexOf('\n', start);
     if (end < 0) end = payload.length;
     const a = payload.indexOf(' ', start);
     const b = payload.indexOf(' ', a + 1);
     const frame = payload.slice(b + 1, end);
-    events.push({ conversationId: payload.slice(start, a), seq: Number(payload.slice(a + 1, b)), frame: frame === '-' ? null : frame });
+    if (payload[start] === '~') {
+      if (events.length) listener.onEvents(events);
+      events = [];
+      const exclude = payload.slice(a + 1, b);
+      listener.onSignal({ target: payload.slice(start + 1, a), exclude: exclude === '-' ? null : exclude, frame });
+    } else {
+      events.push({ conversationId: payload.slice(start, a), seq: Number(payload.slice(a + 1, b)), frame: frame === '-' ? null : frame });
+    }
     start = end + 1;
   }
-  return events;
+  if (events.length) listener.onEvents(events);
 }

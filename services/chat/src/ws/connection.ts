@@ -22,7 +22,7 @@ export class Connection implements Subscriber {
   /** Set by a pong or any frame; cleared by each heartbeat tick. */
   alive = true;
   closed = false;
-  resuming = false;
+  private queue: Promise<unknown> = Promise.resolve();
   private expiryTimer: NodeJS.Timeout | null = null;
 
   constructor(
@@ -48,6 +48,35 @@ export class Connection implements Subscriber {
     if (last === undefined || seq <= last) return;
     this.lastSent.set(conversationId, seq);
     this.sendRaw(frame);
+  }
+
+  /** Runs catch-ups one after another: two replays must never interleave on one socket. */
+  serially<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(task, task);
+    this.queue = run.catch(() => {});
+    return run;
+  }
+
+  /** Conversation → when this socket's current typing started; allocated on first use. */
+  private typing: Map<string, number> | null = null;
+
+  typingSince(conversationId: string): number | undefined {
+    return this.typing?.get(conversationId);
+  }
+
+  setTyping(conversationId: string, since: number | undefined): void {
+    if (since === undefined) this.typing?.delete(conversationId);
+    else (this.typing ??= new Map()).set(conversationId, since);
+  }
+
+  /** Conversations this socket is shown typing in. */
+  typingIn(): string[] {
+    return this.typing ? [...this.typing.keys()] : [];
+  }
+
+  /** Stops delivering a conversation (the user left or was removed). */
+  unsubscribe(conversationId: string): void {
+    this.lastSent.delete(conversationId);
   }
 
   startCatchUp(): void {

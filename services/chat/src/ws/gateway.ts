@@ -49,7 +49,9 @@ export class Gateway {
       connection.closed = true;
       connection.clearExpiry();
       this.registry.remove(connection);
-      for (const conversationId of connection.lastSent.keys()) this.deps.rooms.leave(conversationId, connection);
+      const conversationIds = [...connection.lastSent.keys()];
+      for (const conversationId of conversationIds) this.deps.rooms.leave(conversationId, connection);
+      this.onGone(connection, conversationIds).catch((error: unknown) => log.warn({ err: error }, 'cleanup after close failed'));
       metrics.connections.dec();
       metrics.rooms.set(this.deps.rooms.size);
       log.debug({ code }, 'socket closed');
@@ -93,6 +95,18 @@ export class Gateway {
         connection.fail(frame.id, error);
       },
     );
+  }
+
+  /** A vanished typist stops typing; a user whose last socket closed goes offline. */
+  private async onGone(connection: Connection, conversationIds: string[]): Promise<void> {
+    const stops = connection.typingIn().map((conversationId) => ({
+      target: `c:${conversationId}`,
+      exclude: connection.userId,
+      frame: JSON.stringify({ type: 'typing', conversationId, userId: connection.userId, state: 'stop', expiresInMs: 0 }),
+    }));
+    if (stops.length) await this.deps.chat.bus.signal(stops);
+    if (conversationIds.length === 0) return;
+    await this.deps.presence.detach(connection.userId, conversationIds, this.registry.ofUser(connection.userId).size);
   }
 
   /** Tells every client to reconnect elsewhere. */

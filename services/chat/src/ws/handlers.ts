@@ -1,8 +1,10 @@
 /** One handler per client frame type; each returns the ack's result or throws an AppError. */
-import type { ClientFrame, ClientFrameType, PingResult, RefreshResult, SendResult } from '@chat/protocol';
+import type { ChangeResult, ClientFrame, ClientFrameType, PingResult, RefreshResult, ResumeResult, SendResult } from '@chat/protocol';
 import type { RateLimiterMemory } from 'rate-limiter-flexible';
 import type { SessionTokenVerifier } from '../auth/session-token.ts';
+import * as actions from '../domain/actions.ts';
 import type { Chat } from '../domain/chat.ts';
+import type { Presence } from '../domain/presence.ts';
 import { AppError } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Connection } from './connection.ts';
@@ -16,6 +18,8 @@ export interface HandlerDeps {
   metrics: Metrics;
   verifier: SessionTokenVerifier;
   sendLimiter: RateLimiterMemory;
+  typingLimiter: RateLimiterMemory;
+  presence: Presence;
   clockToleranceSec: number;
 }
 
@@ -26,24 +30,58 @@ export const handlers: { [T in ClientFrameType]: Handler<T> } = {
     return { time: new Date().toISOString() };
   },
 
-  async resume(connection, frame, deps) {
-    if (connection.resuming) throw new AppError('CONFLICT', 'A resume is already in progress on this connection.');
-    connection.resuming = true;
-    try {
-      return await resume(connection, frame.conversations, deps);
-    } finally {
-      connection.resuming = false;
+  async resume(connection, frame, deps): Promise<ResumeResult> {
+    const result = await resume(connection, frame.conversations, deps);
+    if (!connection.closed) {
+      void deps.presence.attach(connection.userId, result.conversations.map((c) => c.id)).catch((error: unknown) =>
+        connection.log.warn({ err: error }, 'presence update failed'),
+      );
     }
+    return result;
   },
 
   async 'message.send'(connection, frame, deps): Promise<SendResult> {
     await consume(deps.sendLimiter, connection.userId);
-    // A socket is subscribed exactly to its user's conversations (kept current by membership events).
-    const memberChecked = connection.lastSent.has(frame.conversationId);
     const started = performance.now();
-    const result = await deps.chat.send(connection.identity, frame, { memberChecked });
+    const result = await deps.chat.send(connection.identity, frame);
     deps.metrics.sendAckSeconds.observe((performance.now() - started) / 1000);
     return result;
+  },
+
+  async 'message.edit'(connection, frame, deps): Promise<ChangeResult> {
+    return actions.editMessage(deps.chat, connection.identity, frame);
+  },
+
+  async 'message.delete'(connection, frame, deps): Promise<ChangeResult> {
+    return actions.deleteMessage(deps.chat, connection.identity, frame);
+  },
+
+  async 'reaction.add'(connection, frame, deps): Promise<ChangeResult> {
+    await consume(deps.sendLimiter, connection.userId);
+    return actions.react(deps.chat, connection.identity, { ...frame, add: true });
+  },
+
+  async 'reaction.remove'(connection, frame, deps): Promise<ChangeResult> {
+    await consume(deps.sendLimiter, connection.userId);
+    return actions.react(deps.chat, connection.identity, { ...frame, add: false });
+  },
+
+  async 'read.mark'(connection, frame, deps): Promise<ChangeResult> {
+    return actions.markReceipt(deps.chat, connection.identity, { ...frame, kind: 'read' });
+  },
+
+  async 'delivered.mark'(connection, frame, deps): Promise<ChangeResult> {
+    return actions.markReceipt(deps.chat, connection.identity, { ...frame, kind: 'delivered' });
+  },
+
+  async 'typing.start'(connection, frame, deps): Promise<{ forwarded: boolean }> {
+    await consume(deps.typingLimiter, connection.userId);
+    return { forwarded: await typing(connection, frame.conversationId, 'start', deps) };
+  },
+
+  async 'typing.stop'(connection, frame, deps): Promise<{ forwarded: boolean }> {
+    await consume(deps.typingLimiter, connection.userId);
+    return { forwarded: await typing(connection, frame.conversationId, 'stop', deps) };
   },
 
   async 'auth.refresh'(connection, frame, deps): Promise<RefreshResult> {
@@ -54,6 +92,24 @@ export const handlers: { [T in ClientFrameType]: Handler<T> } = {
     return { sessionExpiresAt: identity.expiresAt ? new Date(identity.expiresAt * 1000).toISOString() : null };
   },
 };
+
+/** Typing indicators expire on the client after this long without a new start. */
+export const TYPING_EXPIRES_MS = 5000;
+/** Repeated starts within this window are acknowledged but not forwarded (debounce). */
+const TYPING_REPEAT_MS = 2000;
+
+/** Forwards a typing change to the other members' sockets, never storing it. */
+export async function typing(connection: Connection, conversationId: string, state: 'start' | 'stop', deps: HandlerDeps): Promise<boolean> {
+  if (!connection.lastSent.has(conversationId)) throw new AppError('FORBIDDEN', 'You are not subscribed to this conversation.');
+  const now = Date.now();
+  const since = connection.typingSince(conversationId);
+  if (state === 'start' && since !== undefined && now - since < TYPING_REPEAT_MS) return false;
+  if (state === 'stop' && since === undefined) return false;
+  connection.setTyping(conversationId, state === 'start' ? now : undefined);
+  const frame = JSON.stringify({ type: 'typing', conversationId, userId: connection.userId, state, expiresInMs: TYPING_EXPIRES_MS });
+  await deps.chat.bus.signal([{ target: `c:${conversationId}`, exclude: connection.userId, frame }]);
+  return true;
+}
 
 export async function consume(limiter: RateLimiterMemory, key: string): Promise<void> {
   try {

@@ -1,8 +1,8 @@
 /**
- * Resume: subscribe the socket to every conversation of its user, replay from the
- * database what it missed in the conversations it named, then let the live stream
- * through. Live events arriving meanwhile wait in the socket's backlog and are
- * de-duplicated by seq, so the client sees each event once, in order.
+ * Catching a socket up: subscribe it to conversations, replay from the database what it
+ * missed, then let the live stream through. Live events arriving meanwhile wait in the
+ * socket's backlog and are de-duplicated by seq, so the client sees each event once, in
+ * order. Used by the `resume` frame and when the user is added to a conversation.
  */
 import type { ResumeResult } from '@chat/protocol';
 import type { Chat } from '../domain/chat.ts';
@@ -12,23 +12,41 @@ import type { Rooms } from './rooms.ts';
 
 const REPLAY_PAGE = 500;
 
-export async function resume(
+export interface CatchUpDeps {
+  chat: Chat;
+  rooms: Rooms;
+  metrics: Metrics;
+}
+
+export async function resume(connection: Connection, named: Record<string, number>, deps: CatchUpDeps): Promise<ResumeResult> {
+  return connection.serially(async () => {
+    const ids = (await deps.chat.memberships(connection.userId)).map((m) => m.id);
+    const { current, replayed } = await catchUp(connection, ids, named, deps);
+    return { conversations: ids.map((id) => ({ id, lastSeq: current.get(id) ?? 0 })), replayed };
+  });
+}
+
+/** The user was just added to a conversation at `seq`: stream it to this socket from that event on. */
+export function subscribeFrom(connection: Connection, conversationId: string, seq: number, deps: CatchUpDeps): Promise<void> {
+  return connection.serially(async () => {
+    if (connection.lastSent.has(conversationId)) return;
+    await catchUp(connection, [conversationId], { [conversationId]: seq - 1 }, deps);
+  });
+}
+
+async function catchUp(
   connection: Connection,
+  ids: string[],
   named: Record<string, number>,
-  deps: { chat: Chat; rooms: Rooms; metrics: Metrics },
-): Promise<ResumeResult> {
-  const { chat, rooms, metrics } = deps;
+  { chat, rooms, metrics }: CatchUpDeps,
+): Promise<{ current: Map<string, number>; replayed: number }> {
+  if (connection.closed) return { current: new Map(), replayed: 0 };
   connection.startCatchUp();
+  const fresh = ids.filter((id) => !connection.lastSent.has(id));
   let replayed = 0;
-  let joined: string[] = [];
   try {
-    const mine = await chat.memberships(connection.userId);
-    const ids = mine.map((m) => m.id);
-    const fresh = ids.filter((id) => !connection.lastSent.has(id));
     // Join first, then read: nothing committed in between can be missed.
-    if (connection.closed) return { conversations: [], replayed: 0 };
     for (const id of fresh) rooms.join(id, connection);
-    joined = fresh;
     const current = ids.length > 0 ? await chat.lastSeqs(ids) : new Map<string, number>();
     for (const id of ids) {
       const last = current.get(id) ?? 0;
@@ -42,9 +60,9 @@ export async function resume(
       let after = connection.lastSent.get(id)!;
       while (after < last && !connection.closed) {
         const events = await chat.loadStream(id, after, REPLAY_PAGE);
+        if (events.length === 0) break;
         for (const event of events) connection.sendRaw(event.frame);
         replayed += events.length;
-        if (events.length === 0) break;
         after = events[events.length - 1]!.seq;
         connection.lastSent.set(id, after);
         // Backpressure: a page at a time, never more than the socket's buffer.
@@ -52,10 +70,10 @@ export async function resume(
       }
     }
     metrics.replayedEvents.inc(replayed);
-    return { conversations: ids.map((id) => ({ id, lastSeq: current.get(id) ?? 0 })), replayed };
+    return { current, replayed };
   } finally {
     connection.endCatchUp();
     // The socket may have closed while we were reading; its close handler ran before these joins.
-    if (connection.closed) for (const id of joined) rooms.leave(id, connection);
+    if (connection.closed) for (const id of fresh) rooms.leave(id, connection);
   }
 }

@@ -8,7 +8,10 @@ import type { Logger } from 'pino';
 import type { StreamEvent } from '../fanout/bus.ts';
 
 export interface Subscriber {
+  readonly userId: string;
   deliver(conversationId: string, seq: number, frame: string): void;
+  /** Sends a signal frame (no seq) as is. */
+  sendRaw(frame: string): void;
 }
 
 export interface LoadedEvent {
@@ -78,6 +81,13 @@ export class Rooms {
       touched.add(room);
     }
     for (const room of touched) this.advance(room);
+  }
+
+  /** A signal for everyone in the room except the sockets of `exclude`. */
+  broadcast(conversationId: string, frame: string, exclude: string | null): void {
+    const room = this.rooms.get(conversationId);
+    if (!room) return;
+    for (const subscriber of room.subscribers) if (subscriber.userId !== exclude) subscriber.sendRaw(frame);
   }
 
   /** After a listener outage: read whatever each room may have missed. */

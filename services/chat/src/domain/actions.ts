@@ -1,0 +1,101 @@
+/** Conversation changes other than sends, shared by HTTP routes and WebSocket handlers. */
+import type { ChangeResult, Role } from '@chat/protocol';
+import type { Identity } from '../auth/session-token.ts';
+import * as conversations from '../db/conversations.ts';
+import * as members from '../db/membership-changes.ts';
+import * as changes from '../db/message-changes.ts';
+import { AppError } from '../errors.ts';
+import type { Chat } from './chat.ts';
+import { ROLE_RANK, require } from './policy.ts';
+
+interface MessageTarget {
+  conversationId: string;
+  messageId: string;
+}
+
+export async function editMessage(chat: Chat, identity: Identity, input: MessageTarget & { body: string }): Promise<ChangeResult> {
+  chat.checkBody(input.body);
+  await chat.access(identity, input.conversationId);
+  return changes.editMessage(chat.sql, chat.bus, { ...input, actorId: identity.userId, editWindowSec: chat.limits.editWindowSec });
+}
+
+export async function deleteMessage(chat: Chat, identity: Identity, input: MessageTarget): Promise<ChangeResult> {
+  const { role, kind } = await chat.access(identity, input.conversationId);
+  return changes.deleteMessage(chat.sql, chat.bus, { ...input, actorId: identity.userId, role, kind });
+}
+
+export async function react(chat: Chat, identity: Identity, input: MessageTarget & { emoji: string; add: boolean }): Promise<ChangeResult> {
+  require((await chat.access(identity, input.conversationId)).role, 'react');
+  return changes.setReaction(chat.sql, chat.bus, { ...input, actorId: identity.userId });
+}
+
+export async function markReceipt(chat: Chat, identity: Identity, input: { conversationId: string; upTo: number; kind: 'read' | 'delivered' }): Promise<ChangeResult> {
+  const { member } = await chat.access(identity, input.conversationId);
+  if (!member) throw new AppError('FORBIDDEN', 'Only members have read and delivery state.');
+  return changes.markReceipt(chat.sql, chat.bus, { ...input, userId: identity.userId });
+}
+
+async function groupAccess(chat: Chat, identity: Identity, conversationId: string) {
+  const access = await chat.access(identity, conversationId);
+  if (access.kind !== 'group') throw new AppError('CONFLICT', 'Direct conversations always have exactly their two members.');
+  return access;
+}
+
+export async function addMembers(chat: Chat, identity: Identity, input: { conversationId: string; userIds: string[] }): Promise<{ seqs: number[] }> {
+  require((await groupAccess(chat, identity, input.conversationId)).role, 'manageMembers');
+  return { seqs: await members.addMembers(chat.sql, chat.bus, { ...input, actorId: identity.userId }) };
+}
+
+/** Removing yourself is leaving; removing others needs admin and a higher role than theirs (owners remove anyone). */
+export async function removeMember(chat: Chat, identity: Identity, input: { conversationId: string; userId: string }): Promise<{ seq: number }> {
+  const { role } = await groupAccess(chat, identity, input.conversationId);
+  const leaving = input.userId === identity.userId;
+  if (!leaving) require(role, 'manageMembers');
+  const canRemove = (target: Role) => leaving || role === 'owner' || ROLE_RANK[role] > ROLE_RANK[target];
+  const seq = await members.removeMember(chat.sql, chat.bus, {
+    ...input,
+    actorId: identity.userId,
+    reason: leaving ? 'left' : 'removed',
+    canRemove,
+  });
+  return { seq };
+}
+
+export async function changeRole(chat: Chat, identity: Identity, input: { conversationId: string; userId: string; role: Role }): Promise<ChangeResult> {
+  require((await groupAccess(chat, identity, input.conversationId)).role, 'changeRoles');
+  return members.changeRole(chat.sql, chat.bus, { ...input, actorId: identity.userId });
+}
+
+export async function updateConversation(
+  chat: Chat,
+  identity: Identity,
+  input: { conversationId: string; title?: string | undefined; isPublic?: boolean | undefined },
+): Promise<{ seq: number }> {
+  require((await groupAccess(chat, identity, input.conversationId)).role, 'update');
+  return { seq: await members.updateConversation(chat.sql, chat.bus, { ...input, actorId: identity.userId }) };
+}
+
+export async function deleteConversation(chat: Chat, identity: Identity, conversationId: string): Promise<{ seq: number }> {
+  require((await groupAccess(chat, identity, conversationId)).role, 'deleteConversation');
+  return { seq: await members.deleteConversation(chat.sql, chat.bus, { conversationId, actorId: identity.userId }) };
+}
+
+/** Any signed-in user may join a public group. */
+export async function joinPublic(chat: Chat, identity: Identity, conversationId: string): Promise<{ seqs: number[] }> {
+  await chat.ensureUser(identity);
+  const found = await conversations.access(chat.sql, conversationId, identity.userId);
+  if (!found || !found.isPublic) throw new AppError('FORBIDDEN', 'This conversation is not public.');
+  if (found.role) return { seqs: [] };
+  return { seqs: await members.addMembers(chat.sql, chat.bus, { conversationId, actorId: identity.userId, userIds: [identity.userId] }) };
+}
+
+/** Muting is private: it changes the user's own badge only, synced to their other tabs. */
+export async function setMuted(chat: Chat, identity: Identity, input: { conversationId: string; muted: boolean }): Promise<{ muted: boolean }> {
+  const updated = await chat.sql`
+    update members set muted = ${input.muted}
+    where conversation_id = ${input.conversationId} and user_id = ${identity.userId} returning 1`;
+  if (updated.length === 0) throw new AppError('FORBIDDEN', 'You are not a member of this conversation.');
+  const frame = JSON.stringify({ type: 'membership.settings', conversationId: input.conversationId, muted: input.muted });
+  await chat.bus.signal([{ target: `u:${identity.userId}`, exclude: null, frame }]);
+  return { muted: input.muted };
+}
