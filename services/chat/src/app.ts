@@ -13,6 +13,7 @@ import { createSessionTokenVerifier } from './auth/session-token.ts';
 import type { Config } from './config.ts';
 import { Chat } from './domain/chat.ts';
 import { PgBus } from './fanout/pg-bus.ts';
+import { adminRoutes } from './http/conversation-admin.ts';
 import { conversationRoutes } from './http/conversations.ts';
 import { registerErrorHandler } from './http/error-handler.ts';
 import { registerOps } from './http/ops.ts';
@@ -55,7 +56,7 @@ export async function buildApp(config: Readonly<Config>, logger: Logger = create
   });
   const sendLimiter = new RateLimiterMemory({ points: config.sendBurst, duration: Math.max(1, Math.round(config.sendBurst / config.sendRatePerSec)) });
   const typingLimiter = new RateLimiterMemory({ points: 10, duration: 1 });
-  const presence = new Presence(sql, bus, logger, { instanceId: config.instanceId, ttlSec: 30, heartbeatMs: 10_000 });
+  const presence = new Presence(sql, bus, logger, { instanceId: config.instanceId, ttlSec: config.presenceTtlSec, heartbeatMs: config.presenceHeartbeatMs });
   const registry = new Registry(config.maxConnectionsPerUser);
   const deps = { chat, rooms, metrics, verifier, sendLimiter, typingLimiter, presence, clockToleranceSec: config.clockToleranceSec };
   const signals = new SignalRouter(registry, deps);
@@ -94,6 +95,7 @@ export async function buildApp(config: Readonly<Config>, logger: Logger = create
     (socket, request) => gateway.accept(socket, request),
   );
   await app.register(conversationRoutes, { prefix: '/v1', chat, authenticate, sendLimiter });
+  await app.register(adminRoutes, { prefix: '/v1', chat, authenticate });
   registerOps(app, { sql, bus, metrics, isDraining: () => gateway.draining });
 
   registry.startHeartbeat(config.heartbeatMs);

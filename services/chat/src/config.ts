@@ -26,6 +26,9 @@ export interface Config {
   /** Token claim holding the system role ('owner' | 'admin'). */
   systemRoleClaim: string;
   heartbeatMs: number;
+  /** Presence rows live this long without a refresh; instances refresh and sweep every presenceHeartbeatMs. */
+  presenceTtlSec: number;
+  presenceHeartbeatMs: number;
   /** First delay before the fan-out listener reconnects (doubles per attempt, jittered). */
   listenerRetryMs: number;
   maxFrameBytes: number;
@@ -41,7 +44,17 @@ export interface Config {
   instanceId: string;
   /** Grace period for in-flight work on SIGTERM, ms. */
   drainMs: number;
+  /** Largest attachment upload, bytes (the body is buffered in memory before it is stored). */
+  maxAttachmentBytes: number;
+  /** Content types (lower-case media types, no parameters) accepted for attachments. */
+  attachmentTypes: string[];
+  /** Root folder of the local-disk attachment store; shared by all instances when there are several. */
+  attachmentsDir: string;
 }
+
+export const DEFAULT_ATTACHMENT_TYPES = ['image/png', 'image/jpeg', 'image/gif', 'image/webp', 'application/pdf', 'text/plain'];
+/** Image types whose magic bytes the upload checks; any other image/* type cannot be verified, so it is refused. */
+export const SNIFFED_IMAGE_TYPES = ['image/png', 'image/jpeg', 'image/gif', 'image/webp'];
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -70,6 +83,8 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     allowedOrigins: list(env.ALLOWED_ORIGINS),
     systemRoleClaim: env.SYSTEM_ROLE_CLAIM ?? 'chatRole',
     heartbeatMs: int(env, 'HEARTBEAT_MS', 25_000, 100, 600_000),
+    presenceTtlSec: int(env, 'PRESENCE_TTL_SEC', 30, 1, 3600),
+    presenceHeartbeatMs: int(env, 'PRESENCE_HEARTBEAT_MS', 10_000, 50, 600_000),
     listenerRetryMs: int(env, 'LISTENER_RETRY_MS', 100, 10, 60_000),
     maxFrameBytes: int(env, 'MAX_FRAME_BYTES', 64 * 1024, 1024, 1024 * 1024),
     maxBodyChars: int(env, 'MAX_BODY_CHARS', 4000, 1, 4000),
@@ -81,8 +96,13 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     logLevel: env.LOG_LEVEL ?? 'info',
     instanceId: env.INSTANCE_ID ?? `${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
     drainMs: int(env, 'DRAIN_MS', 10_000, 0, 120_000),
+    maxAttachmentBytes: int(env, 'MAX_ATTACHMENT_BYTES', 10 * 1024 * 1024, 1, 100 * 1024 * 1024),
+    attachmentTypes: attachmentTypes(env.ATTACHMENT_TYPES),
+    // Empty: <dataDir>/attachments, resolved below once overrides (a test's dataDir) are applied.
+    attachmentsDir: env.ATTACHMENTS_DIR ? path.resolve(env.ATTACHMENTS_DIR) : '',
     ...overrides,
   };
+  if (!config.attachmentsDir) config.attachmentsDir = path.join(config.dataDir, 'attachments');
   if (config.authSecrets.length === 0) {
     if (env.NODE_ENV === 'production') {
       throw new ConfigError('Set AUTH_SECRET or NEXTAUTH_SECRET (the storefront session secret).');
@@ -98,6 +118,21 @@ function secrets(env: Env): string[] {
   const found = [...list(env.AUTH_SECRET), ...list(env.NEXTAUTH_SECRET)];
   for (let i = 1; i <= 9; i++) found.push(...list(env[`AUTH_SECRET_${i}`]));
   return [...new Set(found)];
+}
+
+const MEDIA_TYPE = /^[a-z0-9][a-z0-9!#$&^_.+-]*\/[a-z0-9][a-z0-9!#$&^_.+-]*$/;
+
+/** ATTACHMENT_TYPES: comma-separated media types; wildcards and unverifiable image types are refused. */
+function attachmentTypes(raw: string | undefined): string[] {
+  if (raw === undefined || raw.trim() === '') return [...DEFAULT_ATTACHMENT_TYPES];
+  const types = [...new Set(list(raw).map((t) => t.toLowerCase()))];
+  for (const type of types) {
+    if (!MEDIA_TYPE.test(type)) throw new ConfigError(`ATTACHMENT_TYPES: ${JSON.stringify(type)} is not a media type (type/subtype, no wildcards or parameters)`);
+    if (type.startsWith('image/') && !SNIFFED_IMAGE_TYPES.includes(type)) {
+      throw new ConfigError(`ATTACHMENT_TYPES: ${type} is not supported; image types must be one of ${SNIFFED_IMAGE_TYPES.join(', ')} (their bytes are verified)`);
+    }
+  }
+  return types;
 }
 
 function list(value: string | undefined): string[] {

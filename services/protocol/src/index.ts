@@ -5,3 +5,5 @@ export * from './http.ts';
 export * from './limits.ts';
 export * from './models.ts';
 export * from './events.ts';
+export * from './admin.ts';
+export * from './attachments.ts';

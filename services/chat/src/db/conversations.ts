@@ -188,3 +188,22 @@ function decodeCursor(cursor: string): { at: string; id: string } {
   }
   return { at, id };
 }
+
+/** Public groups anyone signed in may join, most active first. */
+export async function listPublic(sql: Sql, userId: string, options: { limit: number; cursor?: string }) {
+  const after = options.cursor ? decodeCursor(options.cursor) : null;
+  const rows = await sql<{ id: string; title: string | null; member_count: number; last_activity_at: Date; activity_cursor: string; joined: boolean }[]>`
+    select c.id, c.title, c.last_activity_at, c.last_activity_at::text as activity_cursor,
+           (select count(*)::int from members m where m.conversation_id = c.id) as member_count,
+           exists(select 1 from members m where m.conversation_id = c.id and m.user_id = ${userId}) as joined
+    from conversations c
+    where c.is_public and c.deleted_at is null
+      ${after ? sql`and (c.last_activity_at, c.id) < (${after.at}::timestamptz, ${after.id}::uuid)` : sql``}
+    order by c.last_activity_at desc, c.id desc limit ${options.limit + 1}`;
+  const page = rows.slice(0, options.limit);
+  const last = page[page.length - 1];
+  return {
+    conversations: page.map((r) => ({ id: r.id, title: r.title, memberCount: r.member_count, lastActivityAt: r.last_activity_at.toISOString(), joined: r.joined })),
+    nextCursor: rows.length > options.limit && last ? encodeCursor(last.activity_cursor, last.id) : null,
+  };
+}

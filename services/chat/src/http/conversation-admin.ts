@@ -1,0 +1,100 @@
+/** /v1 HTTP API for membership, moderation, receipts and per-message actions (the same operations as the WS frames). */
+import {
+  AddMembersBody,
+  ChangeResponse,
+  ConversationListQuery,
+  ConversationParams,
+  EditBody,
+  ErrorResponse,
+  MemberParams,
+  MessageParams,
+  MuteBody,
+  MuteResponse,
+  PublicConversationList,
+  ReactionParams,
+  ReceiptBody,
+  RoleBody,
+  SeqsResponse,
+  TypingBody,
+  UpdateConversationBody,
+} from '@chat/protocol';
+import { Type } from '@sinclair/typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { preValidationHookHandler } from 'fastify';
+import * as actions from '../domain/actions.ts';
+import type { Chat } from '../domain/chat.ts';
+import { listPublic } from '../db/conversations.ts';
+
+const errors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse, 429: ErrorResponse, 503: ErrorResponse };
+const change = { 200: ChangeResponse, ...errors };
+
+export const adminRoutes: FastifyPluginAsyncTypebox<{ chat: Chat; authenticate: preValidationHookHandler }> = async (app, { chat, authenticate }) => {
+  app.addHook('preValidation', authenticate);
+
+  app.get('/conversations/public', { schema: { tags: ['membership'], querystring: ConversationListQuery, response: { 200: PublicConversationList, ...errors } } }, async (request) =>
+    listPublic(chat.sql, request.identity.userId, request.query),
+  );
+
+  app.post('/conversations/:id/join', { schema: { tags: ['membership'], params: ConversationParams, response: { 200: SeqsResponse, ...errors } } }, async (request) =>
+    actions.joinPublic(chat, request.identity, request.params.id),
+  );
+
+  app.post('/conversations/:id/members', { schema: { tags: ['membership'], params: ConversationParams, body: AddMembersBody, response: { 200: SeqsResponse, ...errors } } }, async (request) =>
+    actions.addMembers(chat, request.identity, { conversationId: request.params.id, userIds: request.body.userIds }),
+  );
+
+  app.delete('/conversations/:id/members/:userId', { schema: { tags: ['membership'], params: MemberParams, response: change } }, async (request) =>
+    actions.removeMember(chat, request.identity, { conversationId: request.params.id, userId: request.params.userId }),
+  );
+
+  app.post('/conversations/:id/leave', { schema: { tags: ['membership'], params: ConversationParams, response: change } }, async (request) =>
+    actions.removeMember(chat, request.identity, { conversationId: request.params.id, userId: request.identity.userId }),
+  );
+
+  app.put('/conversations/:id/members/:userId/role', { schema: { tags: ['membership'], params: MemberParams, body: RoleBody, response: change } }, async (request) =>
+    actions.changeRole(chat, request.identity, { conversationId: request.params.id, userId: request.params.userId, role: request.body.role }),
+  );
+
+  app.patch('/conversations/:id', { schema: { tags: ['conversations'], params: ConversationParams, body: UpdateConversationBody, response: change } }, async (request) =>
+    actions.updateConversation(chat, request.identity, { conversationId: request.params.id, ...request.body }),
+  );
+
+  app.delete('/conversations/:id', { schema: { tags: ['conversations'], params: ConversationParams, response: change } }, async (request) =>
+    actions.deleteConversation(chat, request.identity, request.params.id),
+  );
+
+  app.put('/conversations/:id/mute', { schema: { tags: ['conversations'], params: ConversationParams, body: MuteBody, response: { 200: MuteResponse, ...errors } } }, async (request) =>
+    actions.setMuted(chat, request.identity, { conversationId: request.params.id, muted: request.body.muted }),
+  );
+
+  for (const kind of ['read', 'delivered'] as const) {
+    app.post(`/conversations/:id/${kind}`, { schema: { tags: ['receipts'], params: ConversationParams, body: ReceiptBody, response: change } }, async (request) =>
+      actions.markReceipt(chat, request.identity, { conversationId: request.params.id, upTo: request.body.upTo, kind }),
+    );
+  }
+
+  app.patch('/conversations/:id/messages/:messageId', { schema: { tags: ['messages'], params: MessageParams, body: EditBody, response: change } }, async (request) =>
+    actions.editMessage(chat, request.identity, { conversationId: request.params.id, messageId: request.params.messageId, body: request.body.body }),
+  );
+
+  app.delete('/conversations/:id/messages/:messageId', { schema: { tags: ['messages'], params: MessageParams, response: change } }, async (request) =>
+    actions.deleteMessage(chat, request.identity, { conversationId: request.params.id, messageId: request.params.messageId }),
+  );
+
+  for (const [method, add] of [['put', true], ['delete', false]] as const) {
+    app[method]('/conversations/:id/messages/:messageId/reactions/:emoji', { schema: { tags: ['reactions'], params: ReactionParams, response: change } }, async (request) =>
+      actions.react(chat, request.identity, { conversationId: request.params.id, messageId: request.params.messageId, emoji: request.params.emoji, add }),
+    );
+  }
+
+  app.post(
+    '/conversations/:id/typing',
+    { schema: { tags: ['typing'], description: 'For clients without a socket.', params: ConversationParams, body: TypingBody, response: { 200: Type.Object({ forwarded: Type.Boolean() }), ...errors } } },
+    async (request) => {
+      await chat.access(request.identity, request.params.id);
+      const frame = JSON.stringify({ type: 'typing', conversationId: request.params.id, userId: request.identity.userId, state: request.body.state, expiresInMs: 5000 });
+      await chat.bus.signal([{ target: `c:${request.params.id}`, exclude: request.identity.userId, frame }]);
+      return { forwarded: true };
+    },
+  );
+};
