@@ -14,9 +14,12 @@ import type { Config } from './config.ts';
 import { Chat } from './domain/chat.ts';
 import { PgBus } from './fanout/pg-bus.ts';
 import { adminRoutes } from './http/conversation-admin.ts';
+import { attachmentRoutes } from './http/attachments.ts';
 import { conversationRoutes } from './http/conversations.ts';
 import { registerErrorHandler } from './http/error-handler.ts';
 import { registerOps } from './http/ops.ts';
+import { searchRoutes } from './http/search.ts';
+import { threadRoutes } from './http/threads.ts';
 import { createMetrics } from './metrics.ts';
 import { Presence } from './domain/presence.ts';
 import { Gateway } from './ws/gateway.ts';
@@ -45,9 +48,9 @@ export async function buildApp(config: Readonly<Config>, logger: Logger = create
   if (!config.databaseUrl) throw new Error('buildApp needs config.databaseUrl (server.ts starts the embedded database)');
   const metrics = createMetrics(config.instanceId);
   const database = connect(config.databaseUrl, { max: config.dbPoolSize, applicationName: `chat-${config.instanceId}` });
-  const { sql, db } = database;
+  const { sql } = database;
   const bus = new PgBus({ url: config.databaseUrl, log: logger, retryBaseMs: config.listenerRetryMs, onReconnect: () => metrics.listenerReconnects.inc() });
-  const chat = new Chat(sql, db, bus, metrics, { maxBodyChars: config.maxBodyChars, editWindowSec: config.editWindowSec });
+  const chat = new Chat(sql, bus, metrics, { maxBodyChars: config.maxBodyChars, editWindowSec: config.editWindowSec });
   const rooms = new Rooms((id, after, limit) => chat.loadStream(id, after, limit), logger, (n) => metrics.gapFills.inc(n));
   const verifier = await createSessionTokenVerifier({
     secrets: config.authSecrets,
@@ -70,7 +73,10 @@ export async function buildApp(config: Readonly<Config>, logger: Logger = create
   await bus.start({
     onEvents: (events) => rooms.onEvents(events),
     onSignal: (signal) => signals.onSignal(signal),
-    onResubscribed: () => rooms.resync(),
+    onResubscribed: (downSince) => {
+      rooms.resync();
+      signals.recover(downSince, sql).catch((error: unknown) => logger.error({ err: error }, 'membership recovery failed'));
+    },
   });
 
   const app = Fastify({
@@ -95,7 +101,10 @@ export async function buildApp(config: Readonly<Config>, logger: Logger = create
     (socket, request) => gateway.accept(socket, request),
   );
   await app.register(conversationRoutes, { prefix: '/v1', chat, authenticate, sendLimiter });
+  await app.register(attachmentRoutes, { prefix: '/v1', chat, authenticate, sendLimiter, config });
   await app.register(adminRoutes, { prefix: '/v1', chat, authenticate });
+  await app.register(searchRoutes, { prefix: '/v1', chat, authenticate });
+  await app.register(threadRoutes, { prefix: '/v1', chat, authenticate });
   registerOps(app, { sql, bus, metrics, isDraining: () => gateway.draining });
 
   registry.startHeartbeat(config.heartbeatMs);

@@ -102,4 +102,29 @@ describe('a message crosses instances', () => {
     expect(seqs).toEqual(Array.from({ length: 120 }, (_, i) => start + 1 + i));
     await Promise.all([watcher.close(), ...clients.map((c) => c.close())]);
   });
+
+  it('a conversation created while a member is connected streams to that member without a reconnect', async () => {
+    const carolClient = await TestClient.live(b.ws, carol);
+    const created = await api(a, alice, 'POST', '/v1/conversations/direct', { userId: 'carol' });
+    expect(created.status).toBe(201);
+    await carolClient.waitFor((f) => f.type === 'member.added' && f.conversationId === created.body.id && f.member.userId === 'carol');
+    const sender = await TestClient.live(a.ws, alice);
+    const ack = await sender.request({ type: 'message.send', conversationId: created.body.id, clientMsgId: 'new-dm-1', body: 'hi carol' });
+    await carolClient.waitFor((f) => f.type === 'message.created' && f.message.id === ack.message.id);
+    await Promise.all([carolClient.close(), sender.close()]);
+  });
+
+  it('membership changes committed while an instance’s listener was down still reach its sockets', async () => {
+    const c = await startInstance(db.url, { listenerRetryMs: 3000 });
+    const carolOnC = await TestClient.live(c.ws, carol);
+    await db.sql`select pg_terminate_backend(pid) from pg_stat_activity where application_name = 'chat-listener' and datname = current_database()`;
+    await eventually(async () => (await fetch(`${c.http}/readyz`)).status === 503, 'c not ready');
+    const group = await api(a, alice, 'POST', '/v1/conversations', { title: 'during outage', memberIds: ['carol'] });
+    const sender = await TestClient.live(a.ws, alice);
+    const ack = await sender.request({ type: 'message.send', conversationId: group.body.id, clientMsgId: 'outage-group-1', body: 'did you get this?' });
+    expect((await fetch(`${c.http}/readyz`)).status).toBe(503);
+    await carolOnC.waitFor((f) => f.type === 'message.created' && f.message.id === ack.message.id, 'message after recovery');
+    await Promise.all([carolOnC.close(), sender.close()]);
+    await c.close();
+  });
 });

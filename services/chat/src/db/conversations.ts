@@ -1,6 +1,5 @@
 /** Conversations, memberships and the conversation list. */
 import type { Conversation, Role } from '@chat/protocol';
-import { eq, schema, type Database } from '@chat/db';
 import type { Sql } from 'postgres';
 import { AppError } from '../errors.ts';
 import { MESSAGE_COLUMNS, toMessage, type MessageRow } from './rows.ts';
@@ -33,50 +32,6 @@ export async function lastSeqs(sql: Sql, ids: string[]): Promise<Map<string, num
 export async function existingUserIds(sql: Sql, ids: string[]): Promise<Set<string>> {
   const rows = await sql<{ id: string }[]>`select id from users where id = any(${ids}::text[])`;
   return new Set(rows.map((r) => r.id));
-}
-
-/** Get-or-create the one direct conversation of a pair. Returns its id and whether it was created. */
-export async function getOrCreateDirect(db: Database, userId: string, otherId: string): Promise<{ id: string; created: boolean }> {
-  const directKey = [userId, otherId].sort().join(' ');
-  return db.transaction(async (tx) => {
-    const [inserted] = await tx
-      .insert(schema.conversations)
-      .values({ kind: 'direct', creatorId: userId, directKey })
-      .onConflictDoNothing({ target: schema.conversations.directKey })
-      .returning({ id: schema.conversations.id });
-    if (inserted) {
-      await tx.insert(schema.members).values([
-        { conversationId: inserted.id, userId, role: 'member' },
-        { conversationId: inserted.id, userId: otherId, role: 'member' },
-      ]);
-      return { id: inserted.id, created: true };
-    }
-    const [row] = await tx
-      .select({ id: schema.conversations.id })
-      .from(schema.conversations)
-      .where(eq(schema.conversations.directKey, directKey));
-    return { id: row!.id, created: false };
-  });
-}
-
-export async function createGroup(
-  db: Database,
-  creatorId: string,
-  input: { title: string; memberIds: string[]; isPublic: boolean },
-): Promise<string> {
-  const others = input.memberIds.filter((id) => id !== creatorId);
-  return db.transaction(async (tx) => {
-    const [row] = await tx
-      .insert(schema.conversations)
-      .values({ kind: 'group', title: input.title, creatorId, isPublic: input.isPublic })
-      .returning({ id: schema.conversations.id });
-    const id = row!.id;
-    await tx.insert(schema.members).values([
-      { conversationId: id, userId: creatorId, role: 'owner' as const },
-      ...others.map((userId) => ({ conversationId: id, userId, role: 'member' as const })),
-    ]);
-    return id;
-  });
 }
 
 interface ListRow {

@@ -23,6 +23,36 @@ async function memberSnapshot(tx: TransactionSql, conversationId: string, userId
   return { ...row!, lastSeenAt: row!.lastSeenAt ? new Date(row!.lastSeenAt).toISOString() : null };
 }
 
+/**
+ * Creates a conversation with its members. Each member's joining is a member.added
+ * event (seqs 1..n) with a control signal, so their open sockets start streaming it.
+ * A direct conversation is unique per pair: the existing one is returned instead.
+ */
+export async function createConversation(
+  sql: Sql,
+  bus: Bus,
+  input: { kind: 'direct' | 'group'; title: string | null; isPublic: boolean; creatorId: string; members: { userId: string; role: Role }[] },
+): Promise<{ id: string; created: boolean }> {
+  const directKey = input.kind === 'direct' ? input.members.map((m) => m.userId).sort().join(' ') : null;
+  return sql.begin(async (tx) => {
+    const [row] = await tx<{ id: string }[]>`
+      insert into conversations (kind, title, creator_id, is_public, direct_key)
+      values (${input.kind}, ${input.title}, ${input.creatorId}, ${input.isPublic}, ${directKey})
+      on conflict (direct_key) do nothing returning id`;
+    if (!row) {
+      const [existing] = await tx<{ id: string }[]>`select id from conversations where direct_key = ${directKey}`;
+      return { id: existing!.id, created: false };
+    }
+    await tx`insert into members (conversation_id, user_id, role)
+             select ${row.id}, * from unnest(${input.members.map((m) => m.userId)}::text[], ${input.members.map((m) => m.role)}::text[])`;
+    for (const { userId } of input.members) {
+      const member = await memberSnapshot(tx, row.id, userId);
+      await recordEvent(tx, bus, { conversationId: row.id, type: 'member.added', actorId: input.creatorId, data: { member } }, await nextSeq(tx, row.id), toUser(userId));
+    }
+    return { id: row.id, created: true };
+  });
+}
+
 /** Adds users as members; returns the seqs of the member.added events (existing members are skipped). */
 export async function addMembers(sql: Sql, bus: Bus, input: { conversationId: string; actorId: string; userIds: string[]; role?: Role }): Promise<number[]> {
   return sql.begin(async (tx) => {

@@ -3,10 +3,10 @@
  * then the repositories. No Fastify or ws here.
  */
 import type { Conversation, ConversationList, HistoryPage, Role } from '@chat/protocol';
-import type { Database } from '@chat/db';
 import type { Sql } from 'postgres';
 import type { Identity } from '../auth/session-token.ts';
 import * as conversations from '../db/conversations.ts';
+import { createConversation } from '../db/membership-changes.ts';
 import { writeMessages, type NewMessage, type WrittenMessage } from '../db/message-writes.ts';
 import { historyPage, loadStream } from '../db/messages.ts';
 import { upsertUsers, type UserUpsert } from '../db/users.ts';
@@ -34,7 +34,6 @@ export class Chat {
 
   constructor(
     readonly sql: Sql,
-    readonly db: Database,
     readonly bus: Bus,
     private readonly metrics: Metrics,
     readonly limits: { maxBodyChars: number; editWindowSec: number },
@@ -120,7 +119,13 @@ export class Chat {
     await this.ensureUser(identity);
     const known = await conversations.existingUserIds(this.sql, [otherId]);
     if (!known.has(otherId)) throw new AppError('NOT_FOUND', 'User not found.');
-    const { id, created } = await conversations.getOrCreateDirect(this.db, identity.userId, otherId);
+    const { id, created } = await createConversation(this.sql, this.bus, {
+      kind: 'direct',
+      title: null,
+      isPublic: false,
+      creatorId: identity.userId,
+      members: [identity.userId, otherId].map((userId) => ({ userId, role: 'member' as const })),
+    });
     return { conversation: await conversations.getConversation(this.sql, identity.userId, id), created };
   }
 
@@ -130,7 +135,16 @@ export class Chat {
     const known = await conversations.existingUserIds(this.sql, others);
     const unknown = others.filter((id) => !known.has(id));
     if (unknown.length > 0) throw new AppError('NOT_FOUND', 'Some users do not exist.', { userIds: unknown });
-    const id = await conversations.createGroup(this.db, identity.userId, input);
+    const { id } = await createConversation(this.sql, this.bus, {
+      kind: 'group',
+      title: input.title,
+      isPublic: input.isPublic,
+      creatorId: identity.userId,
+      members: [
+        { userId: identity.userId, role: 'owner' as const },
+        ...others.map((userId) => ({ userId, role: 'member' as const })),
+      ],
+    });
     return conversations.getConversation(this.sql, identity.userId, id);
   }
 

@@ -28,8 +28,11 @@ export interface Signal {
 export interface BusListener {
   onEvents(events: StreamEvent[]): void;
   onSignal(signal: Signal): void;
-  /** The subscription was lost and is back: events may have been missed, replay from the database. */
-  onResubscribed(): void;
+  /**
+   * The subscription was lost at `downSince` and is back: events and membership controls
+   * may have been missed; recover them from the database.
+   */
+  onResubscribed(downSince: Date): void;
 }
 
 export interface Bus {

@@ -32,6 +32,7 @@ export class PgBus implements Bus {
   private attempt = 0;
   private retryTimer: NodeJS.Timeout | null = null;
   listening = false;
+  private downSince: Date | null = null;
 
   constructor(private readonly options: PgBusOptions) {}
 
@@ -72,6 +73,7 @@ export class PgBus implements Bus {
       onclose: () => {
         if (this.listenSql !== sql || this.stopped) return;
         this.listening = false;
+        this.downSince ??= new Date();
         log.warn('fan-out listener disconnected');
         this.scheduleReconnect();
       },
@@ -93,10 +95,12 @@ export class PgBus implements Bus {
     if (old) void old.end({ timeout: 0 }).catch(() => {});
     this.listening = true;
     this.attempt = 0;
+    const downSince = this.downSince;
+    this.downSince = null;
     if (!first) {
       log.info('fan-out listener re-subscribed; replaying from the database');
       this.options.onReconnect?.();
-      this.listener?.onResubscribed();
+      this.listener?.onResubscribed(downSince ?? new Date());
     }
   }
 

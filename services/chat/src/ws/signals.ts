@@ -2,6 +2,7 @@
  * Signals from the bus: room-wide frames (typing, presence) and per-user controls
  * published with membership changes, which (un)subscribe that user's sockets here.
  */
+import type { Sql } from 'postgres';
 import type { Signal } from '../fanout/bus.ts';
 import type { Registry } from './registry.ts';
 import { subscribeFrom, type CatchUpDeps } from './resume.ts';
@@ -17,6 +18,26 @@ export class SignalRouter {
     private readonly registry: Registry,
     private readonly deps: CatchUpDeps,
   ) {}
+
+  /**
+   * After a listener outage: re-apply the membership controls committed since it went
+   * down (with a margin for clock skew between this instance and the database).
+   */
+  async recover(downSince: Date, sql: Sql): Promise<void> {
+    const since = new Date(downSince.getTime() - 5000);
+    const rows = await sql<{ type: string; conversation_id: string; seq: number; data: { userId?: string; member?: { userId: string } } }[]>`
+      select type, conversation_id, seq, data from events
+      where type in ('member.added', 'member.removed', 'conversation.deleted') and created_at >= ${since}
+      order by created_at, seq`;
+    for (const row of rows) {
+      const frame = JSON.stringify({ type: row.type, conversationId: row.conversation_id, seq: row.seq, ...row.data });
+      const users =
+        row.type === 'conversation.deleted'
+          ? [...this.registry.all()].filter((c) => c.lastSent.has(row.conversation_id)).map((c) => c.userId)
+          : [row.data.member?.userId ?? row.data.userId];
+      for (const userId of new Set(users)) if (userId) this.onSignal({ target: `u:${userId}`, exclude: null, frame });
+    }
+  }
 
   onSignal(signal: Signal): void {
     const id = signal.target.slice(2);

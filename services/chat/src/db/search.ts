@@ -1,0 +1,117 @@
+/**
+ * Full-text search over the messages of the caller's conversations, newest first,
+ * with highlighted snippets as plain-text segments (never HTML).
+ */
+import type { SearchPage, SnippetSegment } from '@chat/protocol';
+import type { Sql } from 'postgres';
+import { AppError } from '../errors.ts';
+import { MESSAGE_COLUMNS, toMessage, type MessageRow } from './rows.ts';
+
+/** ts_headline markers around matched words: control characters, removed from bodies first. */
+const START = '\u0002';
+const STOP = '\u0003';
+/**
+ * Stands in for `<` while ts_headline runs: its parser treats `<…>` as an HTML tag and
+ * leaves tags out of headlines, and the user's text must come back as typed.
+ */
+const LT = '\u0001';
+/** translate(body, FROM, TO): the markers become spaces, `<` becomes LT. */
+const TRANSLATE_FROM = `${LT}${START}${STOP}<`;
+const TRANSLATE_TO = `   ${LT}`;
+
+/** Bodies up to this length come back whole, highlighted; longer ones as up to two fragments. */
+export const SNIPPET_WHOLE_CHARS = 160;
+const WHOLE_OPTIONS = `StartSel=${START}, StopSel=${STOP}, HighlightAll=true`;
+const FRAGMENT_OPTIONS = `StartSel=${START}, StopSel=${STOP}, MaxFragments=2, MaxWords=20, MinWords=5`;
+
+export interface SearchCursor {
+  /** created_at in UTC with microseconds: `2026-01-02T03:04:05.123456Z`. */
+  at: string;
+  id: string;
+}
+
+export interface SearchOptions {
+  userId: string;
+  q: string;
+  conversationId?: string | undefined;
+  limit: number;
+  before?: SearchCursor | null | undefined;
+}
+
+interface SearchRow extends MessageRow {
+  cursor_at: string;
+  headline: string | null;
+}
+
+/**
+ * One page of matches, newest first, keyset-paged on (created_at, id). Only messages of
+ * live conversations the user is a member of; deleted messages never match. A query
+ * with no searchable word (empty, or only excluded words) matches nothing.
+ */
+export async function searchMessages(sql: Sql, options: SearchOptions): Promise<SearchPage> {
+  const { userId, q, conversationId, limit, before } = options;
+  const rows = await sql<SearchRow[]>`
+    with query as (select websearch_to_tsquery('simple', ${q}) as tsq),
+    hits as (
+      select m.id
+      from query, messages m
+      join members me on me.conversation_id = m.conversation_id and me.user_id = ${userId}
+      join conversations c on c.id = m.conversation_id and c.deleted_at is null
+      where querytree(query.tsq) not in ('', 'T')
+        and m.search_vector @@ query.tsq
+        and m.deleted_at is null
+        ${conversationId !== undefined ? sql`and m.conversation_id = ${conversationId}` : sql``}
+        ${before ? sql`and (m.created_at, m.id) < (${before.at}::timestamptz, ${before.id}::uuid)` : sql``}
+      order by m.created_at desc, m.id desc
+      limit ${limit + 1}
+    )
+    select ${sql.unsafe(MESSAGE_COLUMNS)},
+      to_char(m.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as cursor_at,
+      ts_headline('simple', translate(m.body, ${TRANSLATE_FROM}, ${TRANSLATE_TO}), query.tsq,
+        case when length(m.body) <= ${SNIPPET_WHOLE_CHARS} then ${WHOLE_OPTIONS} else ${FRAGMENT_OPTIONS} end) as headline
+    from hits h
+    cross join query
+    join messages m on m.id = h.id
+    left join messages p on p.id = m.reply_to_id
+    order by m.created_at desc, m.id desc`;
+  const page = rows.slice(0, limit);
+  const last = page[page.length - 1];
+  return {
+    results: page.map((row) => ({ ...toMessage(row), snippet: toSnippet(row.headline) })),
+    nextCursor: rows.length > limit && last ? encodeSearchCursor({ at: last.cursor_at, id: last.id }) : null,
+  };
+}
+
+/** Splits a ts_headline result on its markers into plain-text segments. */
+export function toSnippet(headline: string | null): SnippetSegment[] {
+  const segments: SnippetSegment[] = [];
+  if (!headline) return segments;
+  let match = false;
+  for (const part of headline.split(/([\u0002\u0003])/)) {
+    if (part === START) match = true;
+    else if (part === STOP) match = false;
+    else if (part) {
+      const text = part.replaceAll(LT, '<');
+      const previous = segments[segments.length - 1];
+      if (previous && previous.match === match) previous.text += text;
+      else segments.push({ text, match });
+    }
+  }
+  return segments;
+}
+
+const CURSOR_AT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z$/;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export function encodeSearchCursor(cursor: SearchCursor): string {
+  return Buffer.from(`${cursor.at}|${cursor.id}`).toString('base64url');
+}
+
+export function decodeSearchCursor(cursor: string): SearchCursor {
+  const [at, id, extra] = Buffer.from(cursor, 'base64url').toString().split('|');
+  // A real calendar time (no 30 February), so the database never sees an invalid one.
+  const millis = at && CURSOR_AT.test(at) ? new Date(`${at.slice(0, 23)}Z`) : null;
+  const valid = millis && !Number.isNaN(millis.getTime()) && millis.toISOString().slice(0, 23) === at!.slice(0, 23);
+  if (!valid || !id || !UUID.test(id) || extra !== undefined) throw new AppError('VALIDATION_FAILED', 'before is not a valid cursor.');
+  return { at: at!, id };
+}

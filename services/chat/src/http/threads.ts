@@ -1,0 +1,60 @@
+/** Per-message reads under /v1: thread replies, edit history, delivery receipts. */
+import { EditHistory, ErrorResponse, MessageReceipts, RepliesPage, RepliesQuery, ThreadParams } from '@chat/protocol';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import { editHistory, receipts, replies } from '../db/threads.ts';
+import type { ReadApiOptions } from './search.ts';
+
+const errors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse, 503: ErrorResponse };
+
+export const threadRoutes: FastifyPluginAsyncTypebox<ReadApiOptions> = async (app, { chat, authenticate }) => {
+  app.addHook('preValidation', authenticate);
+
+  app.get(
+    '/conversations/:id/messages/:messageId/replies',
+    {
+      schema: {
+        tags: ['messages'],
+        description: 'Replies to a message, ascending seq, paged with after.',
+        params: ThreadParams,
+        querystring: RepliesQuery,
+        response: { 200: RepliesPage, ...errors },
+      },
+    },
+    async (request) => {
+      await chat.authorize(request.identity, request.params.id);
+      return replies(chat.sql, request.params.id, request.params.messageId, { after: request.query.after ?? 0, limit: request.query.limit });
+    },
+  );
+
+  app.get(
+    '/conversations/:id/messages/:messageId/edits',
+    {
+      schema: {
+        tags: ['messages'],
+        description: "A message's earlier bodies, oldest first.",
+        params: ThreadParams,
+        response: { 200: EditHistory, ...errors },
+      },
+    },
+    async (request) => {
+      await chat.authorize(request.identity, request.params.id);
+      return editHistory(chat.sql, request.params.id, request.params.messageId);
+    },
+  );
+
+  app.get(
+    '/conversations/:id/messages/:messageId/receipts',
+    {
+      schema: {
+        tags: ['messages'],
+        description: 'Whether each member other than the sender has received and read the message.',
+        params: ThreadParams,
+        response: { 200: MessageReceipts, ...errors },
+      },
+    },
+    async (request) => {
+      await chat.authorize(request.identity, request.params.id);
+      return receipts(chat.sql, request.params.id, request.params.messageId);
+    },
+  );
+};
