@@ -3,6 +3,7 @@
  * domain, then routes. Exported for tests, which start real instances on port 0.
  */
 import { connect } from '@chat/db';
+import cors from '@fastify/cors';
 import websocket from '@fastify/websocket';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
@@ -83,9 +84,27 @@ export async function buildApp(config: Readonly<Config>, logger: Logger = create
     loggerInstance: logger as FastifyBaseLogger,
     bodyLimit: 256 * 1024,
     genReqId: () => crypto.randomUUID(),
+    // Extra properties are refused (as over the WebSocket), not silently dropped.
+    ajv: { customOptions: { removeAdditional: false } },
   }) as unknown as FastifyInstance;
   registerErrorHandler(app, metrics);
+  // Browsers on the storefront's origin call /v1 with a bearer token (never cookies), so
+  // only the listed origins get CORS headers, without credentials. Empty list: no CORS.
+  await app.register(cors, {
+    origin: config.allowedOrigins.length > 0 ? config.allowedOrigins : false,
+    credentials: false,
+    methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE'],
+    allowedHeaders: ['authorization', 'content-type'],
+    exposedHeaders: ['retry-after', 'content-disposition'],
+    maxAge: 600,
+  });
   await app.register(websocket, {
+    // Socket errors come from clients (oversized frames, invalid UTF-8): not our errors to log loudly.
+    errorHandler: (error, socket) => {
+      logger.debug({ err: error }, 'websocket error');
+      // ws already started the close handshake (1009, 1007…) for protocol errors.
+      if (socket.readyState === socket.OPEN) socket.close(1011);
+    },
     options: {
       maxPayload: config.maxFrameBytes,
       perMessageDeflate: false,

@@ -21,7 +21,7 @@ export interface Config {
   usingDevSecret: boolean;
   /** Clock tolerance for exp/nbf, seconds. */
   clockToleranceSec: number;
-  /** Origins allowed to open a socket with cookie credentials; empty: same host only. */
+  /** Origins allowed to open a socket with cookie credentials and to call /v1 cross-origin (CORS, bearer tokens); empty: same host only, no CORS. */
   allowedOrigins: string[];
   /** Token claim holding the system role ('owner' | 'admin'). */
   systemRoleClaim: string;

@@ -52,15 +52,19 @@ interface ListRow {
   members: Conversation['members'];
 }
 
-const conversationSelect = (sql: Sql, userId: string) => sql`
+/**
+ * The conversation-list row. `from` is `members me join conversations c` (my conversations)
+ * or `conversations c left join members me` (one conversation a system role may read).
+ */
+const conversationSelect = (sql: Sql, userId: string, single = false) => sql`
   select c.id, c.kind, c.title, c.is_public, c.creator_id, c.last_seq, c.last_activity_at,
          c.last_activity_at::text as activity_cursor, c.created_at,
-         me.role, me.muted, me.last_read_seq,
+         me.role, coalesce(me.muted, false) as muted, coalesce(me.last_read_seq, 0) as last_read_seq,
          (select count(*) from (
             select 1 from messages u
             where u.conversation_id = c.id and u.seq > me.last_read_seq
               and u.sender_id <> ${userId} and u.deleted_at is null
-            limit ${UNREAD_CAP}) capped)::int as unread,
+            limit ${UNREAD_CAP}) capped)::int * (me.user_id is not null)::int as unread,
          (select to_json(lm) from (
             select ${sql.unsafe(MESSAGE_COLUMNS)} from messages m left join messages p on p.id = m.reply_to_id
             where m.conversation_id = c.id order by m.seq desc limit 1) lm) as last_message,
@@ -71,8 +75,11 @@ const conversationSelect = (sql: Sql, userId: string) => sql`
                    us.last_seen_at as "lastSeenAt"
             from members mm join users us on us.id = mm.user_id
             where mm.conversation_id = c.id order by mm.joined_at, mm.user_id limit ${LIST_MEMBERS}) x) as members
-  from members me join conversations c on c.id = me.conversation_id
-  where me.user_id = ${userId} and c.deleted_at is null`;
+  ${
+    single
+      ? sql`from conversations c left join members me on me.conversation_id = c.id and me.user_id = ${userId} where c.deleted_at is null`
+      : sql`from members me join conversations c on c.id = me.conversation_id where me.user_id = ${userId} and c.deleted_at is null`
+  }`;
 
 function toConversation(row: ListRow): Conversation {
   const last = row.last_message;
@@ -97,10 +104,12 @@ function toConversation(row: ListRow): Conversation {
   };
 }
 
-export async function getConversation(sql: Sql, userId: string, conversationId: string): Promise<Conversation> {
-  const [row] = await sql<ListRow[]>`${conversationSelect(sql, userId)} and c.id = ${conversationId}`;
-  if (!row) throw new AppError('FORBIDDEN', 'You are not a member of this conversation.');
-  return toConversation(row);
+/** One conversation; `role` is the caller's effective role (a system role when not a member). */
+export async function getConversation(sql: Sql, userId: string, conversationId: string, role?: Role): Promise<Conversation> {
+  const [row] = await sql<ListRow[]>`${conversationSelect(sql, userId, true)} and c.id = ${conversationId}`;
+  const effective = row?.role ?? role;
+  if (!row || !effective) throw new AppError('FORBIDDEN', 'You are not a member of this conversation.');
+  return toConversation({ ...row, role: effective });
 }
 
 /** Most recent activity first; the cursor is the last row's (activity, id). */

@@ -52,26 +52,46 @@ export async function writeMessages(sql: Sql, bus: Bus, items: NewMessage[]): Pr
 async function writeInTransaction(tx: TransactionSql, bus: Bus, items: NewMessage[]): Promise<Outcome<WrittenMessage>[]> {
   const outcomes: (Outcome<WrittenMessage> | undefined)[] = new Array(items.length);
   const key = (item: NewMessage) => `${item.senderId}\u0000${item.clientMsgId}`;
-
-  // 1. Retries of messages already stored.
-  const existing = await tx<MessageRow[]>`
-    select ${tx.unsafe(MESSAGE_COLUMNS)}
-    from unnest(${items.map((i) => i.senderId)}::text[], ${items.map((i) => i.clientMsgId)}::text[]) k(sender_id, client_msg_id)
-    join messages m on m.sender_id = k.sender_id and m.client_msg_id = k.client_msg_id
-    left join messages p on p.id = m.reply_to_id`;
-  const stored = new Map(existing.map((row) => [`${row.sender_id}\u0000${row.client_msg_id}`, toMessage(row)]));
-
-  // 2. Parents of replies must be in the same conversation.
+  const conversationIds = [...new Set(items.map((i) => i.conversationId))];
   const replyIds = [...new Set(items.flatMap((i) => (i.replyToId ? [i.replyToId] : [])))];
-  const parents = new Map<string, { conversation_id: string; sender_id: string; preview: string | null }>();
-  if (replyIds.length > 0) {
-    const rows = await tx<{ id: string; conversation_id: string; sender_id: string; preview: string | null }[]>`
-      select id, conversation_id, sender_id, left(body, ${REPLY_PREVIEW_CHARS}) as preview
-      from messages where id = any(${replyIds}::uuid[])`;
-    for (const row of rows) parents.set(row.id, row);
-  }
+  const attachmentIds = [...new Set(items.flatMap((i) => i.attachmentIds))];
 
-  const fresh: { index: number; item: NewMessage }[] = [];
+  // 1-3 in one pipelined round trip, executed in order by the server:
+  //  - retries of messages already stored;
+  //  - parents of replies (must be in the same conversation);
+  //  - the conversations' rows (the seq counters) locked in id order, so batches never deadlock;
+  //  - membership and attachments, read under that lock: a removal either committed before
+  //    (and is seen here) or waits for this transaction.
+  const [existing, parentRows, locked, memberRows, attachmentRows] = await Promise.all([
+    tx<MessageRow[]>`
+      select ${tx.unsafe(MESSAGE_COLUMNS)}
+      from unnest(${items.map((i) => i.senderId)}::text[], ${items.map((i) => i.clientMsgId)}::text[]) k(sender_id, client_msg_id)
+      join messages m on m.sender_id = k.sender_id and m.client_msg_id = k.client_msg_id
+      left join messages p on p.id = m.reply_to_id`,
+    replyIds.length
+      ? tx<ParentRow[]>`
+          select id, conversation_id, sender_id, left(body, ${REPLY_PREVIEW_CHARS}) as preview
+          from messages where id = any(${replyIds}::uuid[])`
+      : Promise.resolve([] as ParentRow[]),
+    tx<{ id: string }[]>`select id from conversations where id = any(${conversationIds}::uuid[]) and deleted_at is null order by id for update`,
+    tx<{ conversation_id: string; user_id: string }[]>`
+      select m.conversation_id, m.user_id from members m
+      join unnest(${items.map((i) => i.conversationId)}::uuid[], ${items.map((i) => i.senderId)}::text[]) k(c, u)
+        on m.conversation_id = k.c and m.user_id = k.u`,
+    attachmentIds.length
+      ? tx<AttachmentRow[]>`
+          select id, conversation_id, uploader_id, message_id, filename, content_type, size
+          from attachments where id = any(${attachmentIds}::uuid[]) for update`
+      : Promise.resolve([] as AttachmentRow[]),
+  ]);
+  const stored = new Map(existing.map((row) => [`${row.sender_id}\u0000${row.client_msg_id}`, toMessage(row)]));
+  const parents = new Map(parentRows.map((row) => [row.id, row]));
+  const live = new Set(locked.map((r) => r.id));
+  const isMember = new Set(memberRows.map((r) => `${r.conversation_id} ${r.user_id}`));
+  const attachments = new Map(attachmentRows.map((r) => [r.id, r]));
+  const claimed = new Set<string>();
+
+  const accepted: { index: number; item: NewMessage }[] = [];
   const firstIndex = new Map<string, number>();
   items.forEach((item, index) => {
     const k = key(item);
@@ -81,41 +101,18 @@ async function writeInTransaction(tx: TransactionSql, bus: Bus, items: NewMessag
       return;
     }
     if (firstIndex.has(k)) return; // the same send twice in one batch: settled below
-    const parent = item.replyToId ? parents.get(item.replyToId) : undefined;
-    if (item.replyToId && parent?.conversation_id !== item.conversationId) {
-      outcomes[index] = { ok: false, error: new AppError('VALIDATION_FAILED', 'replyToId is not a message of this conversation.') };
-      return;
-    }
     firstIndex.set(k, index);
-    fresh.push({ index, item });
+    const parent = item.replyToId ? parents.get(item.replyToId) : undefined;
+    const error =
+      rejectReason(item, live, isMember, attachments, claimed) ??
+      (item.replyToId && parent?.conversation_id !== item.conversationId
+        ? new AppError('VALIDATION_FAILED', 'replyToId is not a message of this conversation.')
+        : null);
+    if (error) outcomes[index] = { ok: false, error };
+    else accepted.push({ index, item });
   });
 
-  if (fresh.length > 0) {
-    // 3. Lock the conversations (the seq counters) in id order, then check membership and
-    //    attachments under the lock: a removal either committed before (seen here) or waits.
-    const ids = [...new Set(fresh.map((f) => f.item.conversationId))];
-    const attachmentIds = [...new Set(fresh.flatMap((f) => f.item.attachmentIds))];
-    const [locked, memberRows, attachmentRows] = await Promise.all([
-      tx<{ id: string }[]>`select id from conversations where id = any(${ids}::uuid[]) and deleted_at is null order by id for update`,
-      tx<{ conversation_id: string; user_id: string }[]>`
-        select m.conversation_id, m.user_id from members m
-        join unnest(${fresh.map((f) => f.item.conversationId)}::uuid[], ${fresh.map((f) => f.item.senderId)}::text[]) k(c, u)
-          on m.conversation_id = k.c and m.user_id = k.u`,
-      attachmentIds.length
-        ? tx<AttachmentRow[]>`
-            select id, conversation_id, uploader_id, message_id, filename, content_type, size
-            from attachments where id = any(${attachmentIds}::uuid[]) for update`
-        : Promise.resolve([] as AttachmentRow[]),
-    ]);
-    const live = new Set(locked.map((r) => r.id));
-    const isMember = new Set(memberRows.map((r) => `${r.conversation_id} ${r.user_id}`));
-    const attachments = new Map(attachmentRows.map((r) => [r.id, r]));
-    const accepted = fresh.filter(({ index, item }) => {
-      const error = rejectReason(item, live, isMember, attachments);
-      if (error) outcomes[index] = { ok: false, error };
-      return !error;
-    });
-
+  if (accepted.length > 0) {
     // 4. Allocate seqs: bump each conversation's last_seq by its count of accepted messages.
     const counts = new Map<string, number>();
     for (const { item } of accepted) counts.set(item.conversationId, (counts.get(item.conversationId) ?? 0) + 1);
@@ -206,11 +203,19 @@ interface AttachmentRow {
   size: number;
 }
 
+interface ParentRow {
+  id: string;
+  conversation_id: string;
+  sender_id: string;
+  preview: string | null;
+}
+
 function rejectReason(
   item: NewMessage,
   live: Set<string>,
   isMember: Set<string>,
   attachments: Map<string, AttachmentRow>,
+  claimed: Set<string>,
 ): AppError | null {
   if (!isMember.has(`${item.conversationId} ${item.senderId}`) && !(item.privileged && live.has(item.conversationId))) {
     return new AppError('FORBIDDEN', 'You are not a member of this conversation.');
@@ -218,9 +223,10 @@ function rejectReason(
   if (!live.has(item.conversationId)) return new AppError('NOT_FOUND', 'Conversation not found.');
   for (const id of item.attachmentIds) {
     const a = attachments.get(id);
-    if (!a || a.uploader_id !== item.senderId || a.conversation_id !== item.conversationId || a.message_id !== null) {
+    if (!a || a.uploader_id !== item.senderId || a.conversation_id !== item.conversationId || a.message_id !== null || claimed.has(id)) {
       return new AppError('VALIDATION_FAILED', 'An attachment is unknown, not yours, from another conversation, or already sent.', { attachmentId: id });
     }
   }
+  for (const id of item.attachmentIds) claimed.add(id);
   return null;
 }

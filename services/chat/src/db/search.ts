@@ -50,6 +50,8 @@ interface SearchRow extends MessageRow {
  */
 export async function searchMessages(sql: Sql, options: SearchOptions): Promise<SearchPage> {
   const { userId, q, conversationId, limit, before } = options;
+  // The cursor's time goes in as ::text: a parameter typed timestamptz would go through
+  // postgres.js's Date serializer and lose its microseconds.
   const rows = await sql<SearchRow[]>`
     with query as (select websearch_to_tsquery('simple', ${q}) as tsq),
     hits as (
@@ -61,7 +63,7 @@ export async function searchMessages(sql: Sql, options: SearchOptions): Promise<
         and m.search_vector @@ query.tsq
         and m.deleted_at is null
         ${conversationId !== undefined ? sql`and m.conversation_id = ${conversationId}` : sql``}
-        ${before ? sql`and (m.created_at, m.id) < (${before.at}::timestamptz, ${before.id}::uuid)` : sql``}
+        ${before ? sql`and (m.created_at, m.id) < (${before.at}::text::timestamptz, ${before.id}::uuid)` : sql``}
       order by m.created_at desc, m.id desc
       limit ${limit + 1}
     )

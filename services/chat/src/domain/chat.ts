@@ -110,8 +110,8 @@ export class Chat {
   }
 
   async get(identity: Identity, conversationId: string): Promise<Conversation> {
-    await this.authorize(identity, conversationId);
-    return conversations.getConversation(this.sql, identity.userId, conversationId);
+    const role = await this.authorize(identity, conversationId);
+    return conversations.getConversation(this.sql, identity.userId, conversationId, role);
   }
 
   async createDirect(identity: Identity, otherId: string): Promise<{ conversation: Conversation; created: boolean }> {

@@ -9,7 +9,7 @@ import type { WebSocket } from 'ws';
 import type { Identity } from '../auth/session-token.ts';
 import type { AppError, ErrorCode } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
-import type { Subscriber } from './rooms.ts';
+import type { FrameData, Subscriber } from './rooms.ts';
 
 /** Live events held for a socket while its resume replays from the database. */
 const MAX_BACKLOG = 10_000;
@@ -18,7 +18,7 @@ export class Connection implements Subscriber {
   /** Conversation id → last seq sent. A key exists exactly for subscribed conversations. */
   readonly lastSent = new Map<string, number>();
   /** Non-null while catching up. */
-  private backlog: [string, number, string][] | null = null;
+  private backlog: [string, number, FrameData][] | null = null;
   /** Set by a pong or any frame; cleared by each heartbeat tick. */
   alive = true;
   closed = false;
@@ -38,7 +38,7 @@ export class Connection implements Subscriber {
     return this.identity.userId;
   }
 
-  deliver(conversationId: string, seq: number, frame: string): void {
+  deliver(conversationId: string, seq: number, frame: FrameData): void {
     if (this.backlog) {
       if (this.backlog.length >= MAX_BACKLOG) return this.close('SLOW_CONSUMER');
       this.backlog.push([conversationId, seq, frame]);
@@ -89,9 +89,9 @@ export class Connection implements Subscriber {
     if (backlog) for (const [conversationId, seq, frame] of backlog) this.deliver(conversationId, seq, frame);
   }
 
-  sendRaw(text: string, onWritten?: (error?: Error) => void): void {
+  sendRaw(data: FrameData, onWritten?: (error?: Error) => void): void {
     if (this.closed) return onWritten?.(new Error('closed'));
-    this.socket.send(text, onWritten);
+    this.socket.send(data, { binary: false }, onWritten);
     this.metrics.framesOut.inc();
     if (this.socket.bufferedAmount > this.maxBufferedBytes) {
       this.metrics.slowConsumers.inc();
@@ -137,9 +137,9 @@ export class Connection implements Subscriber {
     this.clearExpiry();
     if (expiresAt === null) return;
     const ms = (expiresAt + toleranceSec) * 1000 - Date.now();
-    // setTimeout cannot wait longer than ~24.8 days; such tokens are re-checked on the next refresh.
-    if (ms > 2 ** 31 - 1) return;
-    this.expiryTimer = setTimeout(() => this.close('SESSION_EXPIRED'), Math.max(0, ms));
+    // setTimeout waits at most ~24.8 days: longer sessions re-arm the timer when it fires.
+    const wait = Math.min(Math.max(0, ms), 2 ** 31 - 1);
+    this.expiryTimer = setTimeout(() => (wait < ms ? this.scheduleExpiry(expiresAt, toleranceSec) : this.close('SESSION_EXPIRED')), wait);
     this.expiryTimer.unref();
   }
 

@@ -7,11 +7,14 @@
 import type { Logger } from 'pino';
 import type { StreamEvent } from '../fanout/bus.ts';
 
+/** A frame as text, or already encoded once for all of its recipients. */
+export type FrameData = string | Buffer;
+
 export interface Subscriber {
   readonly userId: string;
-  deliver(conversationId: string, seq: number, frame: string): void;
+  deliver(conversationId: string, seq: number, frame: FrameData): void;
   /** Sends a signal frame (no seq) as is. */
-  sendRaw(frame: string): void;
+  sendRaw(frame: FrameData): void;
 }
 
 export interface LoadedEvent {
@@ -87,7 +90,8 @@ export class Rooms {
   broadcast(conversationId: string, frame: string, exclude: string | null): void {
     const room = this.rooms.get(conversationId);
     if (!room) return;
-    for (const subscriber of room.subscribers) if (subscriber.userId !== exclude) subscriber.sendRaw(frame);
+    const data = Buffer.from(frame);
+    for (const subscriber of room.subscribers) if (subscriber.userId !== exclude) subscriber.sendRaw(data);
   }
 
   /** After a listener outage: read whatever each room may have missed. */
@@ -103,7 +107,9 @@ export class Rooms {
       if (frame === undefined || frame === null) break;
       room.pending.delete(++seq);
       room.seq = seq;
-      for (const subscriber of room.subscribers) subscriber.deliver(room.id, seq, frame);
+      // Encode once; every recipient's socket writes the same bytes.
+      const data = Buffer.from(frame);
+      for (const subscriber of room.subscribers) subscriber.deliver(room.id, seq, data);
     }
     for (const pendingSeq of room.pending.keys()) if (pendingSeq <= seq) room.pending.delete(pendingSeq);
     if (room.pending.size > 0) void this.fill(room);
@@ -122,7 +128,8 @@ export class Rooms {
           room.seq = event.seq;
           room.pending.delete(event.seq);
           filled++;
-          for (const subscriber of room.subscribers) subscriber.deliver(room.id, event.seq, event.frame);
+          const data = Buffer.from(event.frame);
+          for (const subscriber of room.subscribers) subscriber.deliver(room.id, event.seq, data);
         }
         if (events.length < FILL_PAGE) break;
       }
