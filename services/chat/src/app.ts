@@ -4,6 +4,7 @@
  */
 import { connect } from '@chat/db';
 import cors from '@fastify/cors';
+import rateLimit from '@fastify/rate-limit';
 import websocket from '@fastify/websocket';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import pino, { type Logger } from 'pino';
@@ -12,6 +13,7 @@ import { authenticator, originGuard } from './auth/authenticate.ts';
 import { SUBPROTOCOL } from './auth/credentials.ts';
 import { createSessionTokenVerifier } from './auth/session-token.ts';
 import type { Config } from './config.ts';
+import { AppError } from './errors.ts';
 import { Chat } from './domain/chat.ts';
 import { PgBus } from './fanout/pg-bus.ts';
 import { adminRoutes } from './http/conversation-admin.ts';
@@ -69,6 +71,7 @@ export async function buildApp(config: Readonly<Config>, logger: Logger = create
     registry,
     logger,
     { heartbeatMs: config.heartbeatMs, maxSocketBufferBytes: config.maxSocketBufferBytes, clockToleranceSec: config.clockToleranceSec },
+    new RateLimiterMemory({ points: config.connectsPerIpPerMin, duration: 60 }),
   );
 
   await bus.start({
@@ -110,6 +113,15 @@ export async function buildApp(config: Readonly<Config>, logger: Logger = create
       perMessageDeflate: false,
       handleProtocols: (protocols: Set<string>) => (protocols.has(SUBPROTOCOL) ? SUBPROTOCOL : false),
     },
+  });
+
+  await app.register(rateLimit, {
+    max: config.httpRatePerMin,
+    timeWindow: 60_000,
+    // Sockets have their own limits; operations endpoints are for the platform.
+    allowList: (request) => request.url === '/ws' || request.url.startsWith('/ws?') || !request.url.startsWith('/v1/'),
+    errorResponseBuilder: (_request, context) =>
+      Object.assign(new AppError('RATE_LIMITED', 'Too many requests from this address.', { retryAfterMs: context.ttl }), { statusCode: 429 }),
   });
 
   const authenticate = authenticator(verifier, (identity) => chat.ensureUser(identity));

@@ -39,6 +39,10 @@ export interface Config {
   sendRatePerSec: number;
   sendBurst: number;
   maxConnectionsPerUser: number;
+  /** WebSocket upgrades per client IP per minute. */
+  connectsPerIpPerMin: number;
+  /** HTTP requests per client IP per minute (all /v1 routes together). */
+  httpRatePerMin: number;
   editWindowSec: number;
   logLevel: string;
   instanceId: string;
@@ -92,6 +96,8 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     sendRatePerSec: int(env, 'SEND_RATE_PER_SEC', 20, 1, 100_000),
     sendBurst: int(env, 'SEND_BURST', 40, 1, 100_000),
     maxConnectionsPerUser: int(env, 'MAX_CONNECTIONS_PER_USER', 20, 1, 10_000),
+    connectsPerIpPerMin: int(env, 'CONNECTS_PER_IP_PER_MIN', 600, 1, 10_000_000),
+    httpRatePerMin: int(env, 'HTTP_RATE_PER_MIN', 1200, 1, 10_000_000),
     editWindowSec: int(env, 'EDIT_WINDOW_SEC', 15 * 60, 0, 365 * 24 * 3600),
     logLevel: env.LOG_LEVEL ?? 'info',
     instanceId: env.INSTANCE_ID ?? `${process.pid}-${Math.random().toString(36).slice(2, 8)}`,

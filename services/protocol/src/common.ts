@@ -11,6 +11,8 @@ export const Timestamp = Type.String({ description: 'ISO 8601 date-time' });
 export const RequestId = Type.String({ minLength: 1, maxLength: LIMITS.maxIdChars });
 export const ClientMsgId = Type.String({ minLength: 1, maxLength: LIMITS.maxIdChars });
 export const Body = Type.String({ minLength: 1, maxLength: LIMITS.maxBodyChars });
+/** A new message's text: may be empty only when the message carries attachments. */
+export const SendBodyText = Type.String({ maxLength: LIMITS.maxBodyChars });
 export const Nullable = <T extends TSchema>(schema: T) => Type.Union([schema, Type.Null()]);
 /** One emoji (or short reaction token): no whitespace or control characters. */
 export const Emoji = Type.String({ minLength: 1, maxLength: 32, pattern: '^[^\\s\\u0000-\\u001f\\u007f]+$' });

@@ -3,7 +3,7 @@
  * Every client frame carries an `id` and gets exactly one `ack` or `error` with that id.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { Body, ClientMsgId, Emoji, RequestId, Seq, Uuid } from './common.ts';
+import { Body, ClientMsgId, Emoji, RequestId, SendBodyText, Seq, Uuid } from './common.ts';
 import { LIMITS, PROTOCOL_VERSION } from './limits.ts';
 import type { ConversationEvent, Signal } from './events.ts';
 import type { Message } from './models.ts';
@@ -22,7 +22,7 @@ export const ResumeFrame = request('resume', {
 export const SendFrame = request('message.send', {
   conversationId: Uuid,
   clientMsgId: ClientMsgId,
-  body: Body,
+  body: SendBodyText,
   replyToId: Type.Optional(Uuid),
   attachmentIds: Type.Optional(Type.Array(Uuid, { maxItems: LIMITS.maxAttachments, uniqueItems: true })),
 });

@@ -1,6 +1,6 @@
 /** HTTP request and response bodies under /v1. */
 import { Type, type Static } from '@sinclair/typebox';
-import { Body, ClientMsgId, Nullable, Seq, UserId, Uuid } from './common.ts';
+import { ClientMsgId, Nullable, SendBodyText, Seq, UserId, Uuid } from './common.ts';
 import { LIMITS } from './limits.ts';
 import { Conversation, Message, User } from './models.ts';
 
@@ -61,7 +61,12 @@ export const CreateGroupBody = Type.Object(
 export type CreateGroupBody = Static<typeof CreateGroupBody>;
 
 export const SendBody = Type.Object(
-  { clientMsgId: ClientMsgId, body: Body, replyToId: Type.Optional(Uuid) },
+  {
+    clientMsgId: ClientMsgId,
+    body: SendBodyText,
+    replyToId: Type.Optional(Uuid),
+    attachmentIds: Type.Optional(Type.Array(Uuid, { maxItems: LIMITS.maxAttachments, uniqueItems: true })),
+  },
   { additionalProperties: false },
 );
 export type SendBody = Static<typeof SendBody>;

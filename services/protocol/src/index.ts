@@ -7,3 +7,4 @@ export * from './models.ts';
 export * from './events.ts';
 export * from './admin.ts';
 export * from './attachments.ts';
+export * from './search.ts';

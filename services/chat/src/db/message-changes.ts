@@ -72,7 +72,7 @@ export async function deleteMessage(
     }
     if (target.deleted_at) throw new AppError('CONFLICT', 'The message was already deleted.');
     await Promise.all([
-      tx`update messages set body = null, deleted_at = ${at.now} where id = ${input.messageId}`,
+      tx`update messages set body = null, attachments = null, deleted_at = ${at.now} where id = ${input.messageId}`,
       tx`update message_edits set previous_body = null where message_id = ${input.messageId}`,
       tx`update events set data = data || '{"body": null}'::jsonb where message_id = ${input.messageId} and type = 'message.edited'`,
       tx`delete from reactions where message_id = ${input.messageId}`,

@@ -171,7 +171,7 @@ async function writeInTransaction(tx: TransactionSql, bus: Bus, items: NewMessag
             ${messages.map((m) => m.seq)}::bigint[], ${messages.map((m) => m.senderId)}::text[],
             ${messages.map((m) => m.clientMsgId)}::text[], ${messages.map((m) => m.body!)}::text[],
             ${messages.map((m) => m.replyToId)}::uuid[],
-            ${messages.map((m) => (m.attachments.length ? JSON.stringify(m.attachments) : null))}::jsonb[],
+            ${messages.map((m) => (m.attachments.length ? JSON.stringify(m.attachments) : null))}::text[]::jsonb[],
             ${messages.map(() => createdAt)}::timestamptz[])`,
         withAttachments.length
           ? tx`update attachments a set message_id = v.message_id

@@ -77,7 +77,7 @@ export class Chat {
 
   /** Membership is checked inside the write transaction, under the conversation's lock. */
   async send(identity: Identity, input: SendInput): Promise<WrittenMessage> {
-    this.checkBody(input.body);
+    this.checkBody(input.body, (input.attachmentIds?.length ?? 0) > 0);
     const started = performance.now();
     const result = await this.sends.submit({
       conversationId: input.conversationId,
@@ -93,11 +93,11 @@ export class Chat {
     return result;
   }
 
-  checkBody(body: string): void {
+  checkBody(body: string, hasAttachments = false): void {
     if (body.length > this.limits.maxBodyChars) {
       throw new AppError('PAYLOAD_TOO_LARGE', `A message is at most ${this.limits.maxBodyChars} characters.`);
     }
-    if (body.trim().length === 0) throw new AppError('VALIDATION_FAILED', 'A message needs some text.');
+    if (body.trim().length === 0 && !hasAttachments) throw new AppError('VALIDATION_FAILED', 'A message needs some text or an attachment.');
   }
 
   async history(identity: Identity, conversationId: string, query: { before?: number; after?: number; limit: number }): Promise<HistoryPage> {

@@ -17,6 +17,7 @@
  * after the delete (row, then blob).
  */
 import { randomUUID } from 'node:crypto';
+import type { Readable } from 'node:stream';
 import {
   AttachmentParams,
   ConversationParams,
@@ -28,7 +29,6 @@ import {
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import type { Readable } from 'node:stream';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { RateLimiterMemory } from 'rate-limiter-flexible';
 import { originGuard } from '../auth/authenticate.ts';

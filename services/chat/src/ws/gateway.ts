@@ -2,6 +2,7 @@
 import { PROTOCOL_VERSION, type ReadyFrame } from '@chat/protocol';
 import { randomUUID } from 'node:crypto';
 import type { FastifyRequest } from 'fastify';
+import type { RateLimiterMemory } from 'rate-limiter-flexible';
 import type { Logger } from 'pino';
 import type { RawData, WebSocket } from 'ws';
 import { AppError, toAppError } from '../errors.ts';
@@ -24,12 +25,22 @@ export class Gateway {
     readonly registry: Registry,
     private readonly log: Logger,
     private readonly options: GatewayOptions,
+    private readonly connectLimiter: RateLimiterMemory,
   ) {}
 
   /** Runs before the upgrade completes, after authentication. */
   async admit(request: FastifyRequest): Promise<void> {
     if (this.draining) throw new AppError('SHUTTING_DOWN');
     if (!this.registry.canAccept(request.identity.userId)) throw new AppError('TOO_MANY_CONNECTIONS');
+  }
+
+  /** Runs first on an upgrade, before the token is decrypted: connects per client IP. */
+  async throttle(request: FastifyRequest): Promise<void> {
+    try {
+      await this.connectLimiter.consume(request.ip);
+    } catch {
+      throw new AppError('RATE_LIMITED', 'Too many connection attempts from this address.');
+    }
   }
 
   accept(socket: WebSocket, request: FastifyRequest): void {

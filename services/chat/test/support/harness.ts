@@ -53,7 +53,17 @@ export interface Instance {
 export async function startInstance(databaseUrl: string, overrides: Partial<Config> = {}): Promise<Instance> {
   const config = loadConfig(
     { AUTH_SECRET: SECRET, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn' },
-    { databaseUrl, host: '127.0.0.1', port: 0, sendRatePerSec: 10_000, sendBurst: 10_000, ...overrides },
+    {
+      databaseUrl,
+      host: '127.0.0.1',
+      port: 0,
+      // Tests send from one address at machine speed; the limit tests set their own.
+      sendRatePerSec: 10_000,
+      sendBurst: 10_000,
+      connectsPerIpPerMin: 1_000_000,
+      httpRatePerMin: 1_000_000,
+      ...overrides,
+    },
   );
   const chat = await buildApp(config, createLogger(config));
   const address = await chat.app.listen({ host: config.host, port: 0 });
