@@ -8,7 +8,8 @@ if (url) {
   await migrate(url);
   console.log('migrated', url.replace(/\/\/[^@]*@/, '//***@'));
 } else {
-  const dataDir = process.env.CHAT_DATA_DIR ?? path.resolve(import.meta.dirname, '../../.data/postgres');
+  // The same folder the service uses: <CHAT_DATA_DIR>/postgres, CHAT_DATA_DIR defaulting to .data.
+  const dataDir = path.join(process.env.CHAT_DATA_DIR ?? path.resolve(import.meta.dirname, '../../.data'), 'postgres');
   const server = await startEmbeddedPostgres({ dataDir });
   await migrate(server.url);
   console.log('migrated embedded database in', dataDir);

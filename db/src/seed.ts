@@ -1,4 +1,4 @@
-/** Demo data for the embedded default: users the storefront's demo logins map to, a lobby and a DM. */
+/** Demo data for the embedded default: the users the storefront's demo logins map to, and a public lobby. */
 import { and, eq, type Database } from './index.ts';
 import * as schema from './schema.ts';
 

@@ -6,7 +6,7 @@ import { connect } from '@chat/db';
 import cors from '@fastify/cors';
 import rateLimit from '@fastify/rate-limit';
 import websocket from '@fastify/websocket';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { RateLimiterMemory } from 'rate-limiter-flexible';
 import { authenticator, originGuard } from './auth/authenticate.ts';
@@ -38,6 +38,17 @@ export interface ChatApp {
   drain(): Promise<void>;
 }
 
+const CREATED_AT = '"createdAt":"';
+
+/** Commit → passed to this instance's sockets, for message.created frames (read without parsing the frame). */
+function observeFanoutLag(frame: string, metrics: ReturnType<typeof createMetrics>): void {
+  if (!frame.startsWith('{"type":"message.created"')) return;
+  const at = frame.indexOf(CREATED_AT);
+  if (at < 0) return;
+  const created = Date.parse(frame.slice(at + CREATED_AT.length, at + CREATED_AT.length + 24));
+  if (!Number.isNaN(created)) metrics.fanoutLagSeconds.observe(Math.max(0, Date.now() - created) / 1000);
+}
+
 export function createLogger(config: Pick<Config, 'logLevel' | 'instanceId'>): Logger {
   return pino({
     level: config.logLevel,
@@ -54,7 +65,13 @@ export async function buildApp(config: Readonly<Config>, logger: Logger = create
   const { sql } = database;
   const bus = new PgBus({ url: config.databaseUrl, log: logger, retryBaseMs: config.listenerRetryMs, onReconnect: () => metrics.listenerReconnects.inc() });
   const chat = new Chat(sql, bus, metrics, { maxBodyChars: config.maxBodyChars, editWindowSec: config.editWindowSec });
-  const rooms = new Rooms((id, after, limit) => chat.loadStream(id, after, limit), logger, (n) => metrics.gapFills.inc(n));
+  const rooms = new Rooms(
+    (id, after, limit) => chat.loadStream(id, after, limit),
+    logger,
+    (n) => metrics.gapFills.inc(n),
+    (frame) => observeFanoutLag(frame, metrics),
+  );
+  metrics.sizes.rooms = () => rooms.size;
   const verifier = await createSessionTokenVerifier({
     secrets: config.authSecrets,
     clockToleranceSec: config.clockToleranceSec,
@@ -126,14 +143,22 @@ export async function buildApp(config: Readonly<Config>, logger: Logger = create
 
   const authenticate = authenticator(verifier, (identity) => chat.ensureUser(identity));
   const checkOrigin = originGuard(config.allowedOrigins);
-  app.get(
-    '/ws',
-    { websocket: true, preValidation: [authenticate, checkOrigin, (request) => gateway.admit(request)]},
-    (socket, request) => gateway.accept(socket, request),
-  );
-  await app.register(conversationRoutes, { prefix: '/v1', chat, authenticate, sendLimiter });
+  app.route({
+    method: 'GET',
+    url: '/ws',
+    preValidation: [(request) => gateway.throttle(request), authenticate, checkOrigin, (request) => gateway.admit(request)],
+    // A plain GET without the upgrade headers.
+    handler: (_request, reply) => reply.status(426).header('upgrade', 'websocket').send(new AppError('UPGRADE_REQUIRED').toBody()),
+    wsHandler: (socket, request) => gateway.accept(socket, request),
+  });
+  // Cookie-authenticated writes must come from an allowed origin (CSRF), like cookie sockets.
+  const authenticateHttp = async (request: FastifyRequest, reply: FastifyReply) => {
+    await authenticate(request, reply);
+    if (request.method !== 'GET' && request.method !== 'HEAD') await checkOrigin(request);
+  };
+  await app.register(conversationRoutes, { prefix: '/v1', chat, authenticate: authenticateHttp, sendLimiter });
   await app.register(attachmentRoutes, { prefix: '/v1', chat, authenticate, sendLimiter, config });
-  await app.register(adminRoutes, { prefix: '/v1', chat, authenticate });
+  await app.register(adminRoutes, { prefix: '/v1', chat, authenticate: authenticateHttp, sendLimiter, typingLimiter });
   await app.register(searchRoutes, { prefix: '/v1', chat, authenticate });
   await app.register(threadRoutes, { prefix: '/v1', chat, authenticate });
   registerOps(app, { sql, bus, metrics, isDraining: () => gateway.draining });

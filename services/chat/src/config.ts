@@ -35,7 +35,10 @@ export interface Config {
   maxBodyChars: number;
   /** Bytes queued to one socket before it is cut off as a slow consumer. */
   maxSocketBufferBytes: number;
-  /** Sends per user per second (token bucket refill) and burst. */
+  /**
+   * Sends (and reactions) per user: at most sendBurst per window of
+   * round(sendBurst / sendRatePerSec) seconds, counted per instance.
+   */
   sendRatePerSec: number;
   sendBurst: number;
   maxConnectionsPerUser: number;
@@ -90,7 +93,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     presenceTtlSec: int(env, 'PRESENCE_TTL_SEC', 30, 1, 3600),
     presenceHeartbeatMs: int(env, 'PRESENCE_HEARTBEAT_MS', 10_000, 50, 600_000),
     listenerRetryMs: int(env, 'LISTENER_RETRY_MS', 100, 10, 60_000),
-    maxFrameBytes: int(env, 'MAX_FRAME_BYTES', 64 * 1024, 1024, 1024 * 1024),
+    maxFrameBytes: int(env, 'MAX_FRAME_BYTES', 64 * 1024, 1024, 64 * 1024),
     maxBodyChars: int(env, 'MAX_BODY_CHARS', 4000, 1, 4000),
     maxSocketBufferBytes: int(env, 'MAX_SOCKET_BUFFER_BYTES', 1024 * 1024, 16 * 1024, 64 * 1024 * 1024),
     sendRatePerSec: int(env, 'SEND_RATE_PER_SEC', 20, 1, 100_000),

@@ -8,8 +8,11 @@ export function createMetrics(instanceId: string) {
   registry.setDefaultLabels({ instance_id: instanceId });
   collectDefaultMetrics({ register: registry });
   const r = [registry];
+  /** Read at scrape time; the app points these at its live structures. */
+  const sizes = { rooms: () => 0 };
   return {
     registry,
+    sizes,
     connections: new Gauge({ name: 'chat_ws_connections', help: 'Open WebSocket connections', registers: r }),
     connectsTotal: new Counter({ name: 'chat_ws_connects_total', help: 'WebSocket connections accepted', registers: r }),
     rejectedUpgrades: new Counter({ name: 'chat_ws_rejected_upgrades_total', help: 'Upgrades refused', labelNames: ['code'], registers: r }),
@@ -26,7 +29,14 @@ export function createMetrics(instanceId: string) {
     listenerUp: new Gauge({ name: 'chat_listener_up', help: '1 while the fan-out listener is subscribed', registers: r }),
     gapFills: new Counter({ name: 'chat_gap_filled_events_total', help: 'Events read from the database to close a gap in the live stream', registers: r }),
     replayedEvents: new Counter({ name: 'chat_resume_replayed_events_total', help: 'Events replayed to resuming clients', registers: r }),
-    rooms: new Gauge({ name: 'chat_rooms', help: 'Conversations with local subscribers', registers: r }),
+    rooms: new Gauge({
+      name: 'chat_rooms',
+      help: 'Conversations with local subscribers',
+      registers: r,
+      collect() {
+        this.set(sizes.rooms());
+      },
+    }),
     slowConsumers: new Counter({ name: 'chat_slow_consumer_disconnects_total', help: 'Sockets cut off for not reading', registers: r }),
   };
 }

@@ -11,7 +11,8 @@ export const ERRORS = {
   NOT_FOUND: { status: 404, close: null, retryable: false, message: 'No such resource.' },
   VALIDATION_FAILED: { status: 400, close: null, retryable: false, message: 'The request is not valid.' },
   INVALID_FRAME: { status: 400, close: null, retryable: false, message: 'The frame is not a valid protocol frame.' },
-  UNSUPPORTED_FRAME: { status: 400, close: 1003, retryable: false, message: 'Binary frames are not supported.' },
+  UPGRADE_REQUIRED: { status: 426, close: null, retryable: false, message: 'This endpoint speaks WebSocket only.' },
+  UNSUPPORTED_FRAME: { status: 400, close: null, retryable: false, message: 'Binary frames are not supported.' },
   PAYLOAD_TOO_LARGE: { status: 413, close: 1009, retryable: false, message: 'The payload is too large.' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, close: null, retryable: false, message: 'This content type is not accepted.' },
   CONFLICT: { status: 409, close: null, retryable: false, message: 'The request conflicts with the current state.' },
@@ -66,7 +67,10 @@ export const CLOSE_CODES = {
   RATE_LIMITED: 4429,
 } as const;
 
+/** Close codes after which reconnecting cannot help: re-authenticate, or fix the client. */
+const TERMINAL_CLOSE_CODES = new Set([1002, 1003, 1007, 1009, 4401, 4403]);
+
 /** True when a client should reconnect (with backoff) after this close code. */
 export function shouldReconnect(closeCode: number): boolean {
-  return closeCode !== 4401 && closeCode !== 4403 && closeCode !== 1003 && closeCode !== 1009;
+  return !TERMINAL_CLOSE_CODES.has(closeCode);
 }

@@ -121,7 +121,7 @@ export async function listConversations(
   const after = options.cursor ? decodeCursor(options.cursor) : null;
   const [rows, [total]] = await Promise.all([
     sql<ListRow[]>`${conversationSelect(sql, userId)}
-      ${after ? sql`and (c.last_activity_at, c.id) < (${after.at}::timestamptz, ${after.id}::uuid)` : sql``}
+      ${after ? sql`and (c.last_activity_at, c.id) < (${after.at}::text::timestamptz, ${after.id}::uuid)` : sql``}
       order by c.last_activity_at desc, c.id desc limit ${options.limit + 1}`,
     sql<{ total: number }[]>`
       select coalesce(sum((select count(*) from (
@@ -162,7 +162,7 @@ export async function listPublic(sql: Sql, userId: string, options: { limit: num
            exists(select 1 from members m where m.conversation_id = c.id and m.user_id = ${userId}) as joined
     from conversations c
     where c.is_public and c.deleted_at is null
-      ${after ? sql`and (c.last_activity_at, c.id) < (${after.at}::timestamptz, ${after.id}::uuid)` : sql``}
+      ${after ? sql`and (c.last_activity_at, c.id) < (${after.at}::text::timestamptz, ${after.id}::uuid)` : sql``}
     order by c.last_activity_at desc, c.id desc limit ${options.limit + 1}`;
   const page = rows.slice(0, options.limit);
   const last = page[page.length - 1];

@@ -24,11 +24,20 @@ import type { preValidationHookHandler } from 'fastify';
 import * as actions from '../domain/actions.ts';
 import type { Chat } from '../domain/chat.ts';
 import { listPublic } from '../db/conversations.ts';
+import { consume, typingSignal } from '../ws/handlers.ts';
+import type { RateLimiterMemory } from 'rate-limiter-flexible';
 
 const errors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse, 429: ErrorResponse, 503: ErrorResponse };
 const change = { 200: ChangeResponse, ...errors };
 
-export const adminRoutes: FastifyPluginAsyncTypebox<{ chat: Chat; authenticate: preValidationHookHandler }> = async (app, { chat, authenticate }) => {
+export interface AdminRouteOptions {
+  chat: Chat;
+  authenticate: preValidationHookHandler;
+  sendLimiter: RateLimiterMemory;
+  typingLimiter: RateLimiterMemory;
+}
+
+export const adminRoutes: FastifyPluginAsyncTypebox<AdminRouteOptions> = async (app, { chat, authenticate, sendLimiter, typingLimiter }) => {
   app.addHook('preValidation', authenticate);
 
   app.get('/conversations/public', { schema: { tags: ['membership'], querystring: ConversationListQuery, response: { 200: PublicConversationList, ...errors } } }, async (request) =>
@@ -82,18 +91,19 @@ export const adminRoutes: FastifyPluginAsyncTypebox<{ chat: Chat; authenticate: 
   );
 
   for (const [method, add] of [['put', true], ['delete', false]] as const) {
-    app[method]('/conversations/:id/messages/:messageId/reactions/:emoji', { schema: { tags: ['reactions'], params: ReactionParams, response: change } }, async (request) =>
-      actions.react(chat, request.identity, { conversationId: request.params.id, messageId: request.params.messageId, emoji: request.params.emoji, add }),
-    );
+    app[method]('/conversations/:id/messages/:messageId/reactions/:emoji', { schema: { tags: ['reactions'], params: ReactionParams, response: change } }, async (request) => {
+      await consume(sendLimiter, request.identity.userId, 'reactions');
+      return actions.react(chat, request.identity, { conversationId: request.params.id, messageId: request.params.messageId, emoji: request.params.emoji, add });
+    });
   }
 
   app.post(
     '/conversations/:id/typing',
     { schema: { tags: ['typing'], description: 'For clients without a socket.', params: ConversationParams, body: TypingBody, response: { 200: Type.Object({ forwarded: Type.Boolean() }), ...errors } } },
     async (request) => {
+      await consume(typingLimiter, request.identity.userId, 'typing updates');
       await chat.access(request.identity, request.params.id);
-      const frame = JSON.stringify({ type: 'typing', conversationId: request.params.id, userId: request.identity.userId, state: request.body.state, expiresInMs: 5000 });
-      await chat.bus.signal([{ target: `c:${request.params.id}`, exclude: request.identity.userId, frame }]);
+      await chat.bus.signal([typingSignal(request.params.id, request.identity.userId, request.body.state)]);
       return { forwarded: true };
     },
   );

@@ -29,6 +29,7 @@ export function registerErrorHandler(app: FastifyInstance, metrics: Metrics): vo
       if (!mapped.expected) request.log.error({ err: thrown }, 'request failed');
     }
     metrics.errorsSent.inc({ code: error.code, transport: 'http' });
+    if (request.url === '/ws' || request.url.startsWith('/ws?')) metrics.rejectedUpgrades.inc({ code: error.code });
     if (error.code === 'RATE_LIMITED' || error.code === 'UNAVAILABLE') reply.header('retry-after', '1');
     return reply.status(error.status).send(error.toBody());
   });

@@ -22,6 +22,8 @@ export class Connection implements Subscriber {
   /** Set by a pong or any frame; cleared by each heartbeat tick. */
   alive = true;
   closed = false;
+  /** Set by the first resume: only then does the socket receive conversation events. */
+  resumed = false;
   private queue: Promise<unknown> = Promise.resolve();
   private expiryTimer: NodeJS.Timeout | null = null;
 

@@ -8,7 +8,7 @@ import type { RawData, WebSocket } from 'ws';
 import { AppError, toAppError } from '../errors.ts';
 import { Connection } from './connection.ts';
 import { decodeFrame } from './codec.ts';
-import { dispatch, type HandlerDeps } from './handlers.ts';
+import { dispatch, typingSignal, type HandlerDeps } from './handlers.ts';
 import type { Registry } from './registry.ts';
 
 export interface GatewayOptions {
@@ -64,7 +64,6 @@ export class Gateway {
       for (const conversationId of conversationIds) this.deps.rooms.leave(conversationId, connection);
       this.onGone(connection, conversationIds).catch((error: unknown) => log.warn({ err: error }, 'cleanup after close failed'));
       metrics.connections.dec();
-      metrics.rooms.set(this.deps.rooms.size);
       log.debug({ code }, 'socket closed');
     });
 
@@ -110,11 +109,7 @@ export class Gateway {
 
   /** A vanished typist stops typing; a user whose last socket closed goes offline. */
   private async onGone(connection: Connection, conversationIds: string[]): Promise<void> {
-    const stops = connection.typingIn().map((conversationId) => ({
-      target: `c:${conversationId}`,
-      exclude: connection.userId,
-      frame: JSON.stringify({ type: 'typing', conversationId, userId: connection.userId, state: 'stop', expiresInMs: 0 }),
-    }));
+    const stops = connection.typingIn().map((conversationId) => typingSignal(conversationId, connection.userId, 'stop'));
     if (stops.length) await this.deps.chat.bus.signal(stops);
     if (conversationIds.length === 0) return;
     await this.deps.presence.detach(connection.userId, conversationIds, this.registry.ofUser(connection.userId).size);

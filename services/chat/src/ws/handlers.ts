@@ -5,6 +5,7 @@ import type { SessionTokenVerifier } from '../auth/session-token.ts';
 import * as actions from '../domain/actions.ts';
 import type { Chat } from '../domain/chat.ts';
 import type { Presence } from '../domain/presence.ts';
+import type { Signal } from '../fanout/bus.ts';
 import { AppError } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Connection } from './connection.ts';
@@ -75,12 +76,12 @@ export const handlers: { [T in ClientFrameType]: Handler<T> } = {
   },
 
   async 'typing.start'(connection, frame, deps): Promise<{ forwarded: boolean }> {
-    await consume(deps.typingLimiter, connection.userId);
+    await consume(deps.typingLimiter, connection.userId, 'typing updates');
     return { forwarded: await typing(connection, frame.conversationId, 'start', deps) };
   },
 
   async 'typing.stop'(connection, frame, deps): Promise<{ forwarded: boolean }> {
-    await consume(deps.typingLimiter, connection.userId);
+    await consume(deps.typingLimiter, connection.userId, 'typing updates');
     return { forwarded: await typing(connection, frame.conversationId, 'stop', deps) };
   },
 
@@ -106,17 +107,22 @@ export async function typing(connection: Connection, conversationId: string, sta
   if (state === 'start' && since !== undefined && now - since < TYPING_REPEAT_MS) return false;
   if (state === 'stop' && since === undefined) return false;
   connection.setTyping(conversationId, state === 'start' ? now : undefined);
-  const frame = JSON.stringify({ type: 'typing', conversationId, userId: connection.userId, state, expiresInMs: TYPING_EXPIRES_MS });
-  await deps.chat.bus.signal([{ target: `c:${conversationId}`, exclude: connection.userId, frame }]);
+  await deps.chat.bus.signal([typingSignal(conversationId, connection.userId, state)]);
   return true;
 }
 
-export async function consume(limiter: RateLimiterMemory, key: string): Promise<void> {
+/** The typing frame for a conversation's other members (never the typist's own sockets). */
+export function typingSignal(conversationId: string, userId: string, state: 'start' | 'stop'): Signal {
+  const expiresInMs = state === 'start' ? TYPING_EXPIRES_MS : 0;
+  return { target: `c:${conversationId}`, exclude: userId, frame: JSON.stringify({ type: 'typing', conversationId, userId, state, expiresInMs }) };
+}
+
+export async function consume(limiter: RateLimiterMemory, key: string, what = 'messages'): Promise<void> {
   try {
     await limiter.consume(key);
   } catch (rejection) {
     const retryAfterMs = (rejection as { msBeforeNext?: number }).msBeforeNext ?? 1000;
-    throw new AppError('RATE_LIMITED', 'Too many messages; slow down.', { retryAfterMs });
+    throw new AppError('RATE_LIMITED', `Too many ${what}; slow down.`, { retryAfterMs });
   }
 }
 

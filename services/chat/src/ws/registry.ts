@@ -43,9 +43,9 @@ export class Registry {
     this.heartbeat = setInterval(() => {
       for (const connection of this.all()) {
         if (!connection.alive) {
-          connection.log.debug('heartbeat missed; terminating');
-          connection.closed = true;
-          connection.socket.terminate();
+          // Sends 4408 in case the peer is only slow; a dead one is terminated by close().
+          connection.log.debug('heartbeat missed');
+          connection.close('HEARTBEAT_TIMEOUT');
           continue;
         }
         connection.alive = false;

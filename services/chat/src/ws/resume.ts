@@ -22,6 +22,7 @@ export async function resume(connection: Connection, named: Record<string, numbe
   return connection.serially(async () => {
     const ids = (await deps.chat.memberships(connection.userId)).map((m) => m.id);
     const { current, replayed } = await catchUp(connection, ids, named, deps);
+    connection.resumed = true;
     return { conversations: ids.map((id) => ({ id, lastSeq: current.get(id) ?? 0 })), replayed };
   });
 }
@@ -29,7 +30,8 @@ export async function resume(connection: Connection, named: Record<string, numbe
 /** The user was just added to a conversation at `seq`: stream it to this socket from that event on. */
 export function subscribeFrom(connection: Connection, conversationId: string, seq: number, deps: CatchUpDeps): Promise<void> {
   return connection.serially(async () => {
-    if (connection.lastSent.has(conversationId)) return;
+    // A socket that has not resumed yet gets this conversation with its first resume.
+    if (!connection.resumed || connection.lastSent.has(conversationId)) return;
     await catchUp(connection, [conversationId], { [conversationId]: seq - 1 }, deps);
   });
 }

@@ -44,6 +44,8 @@ export class Rooms {
     private readonly load: EventLoader,
     private readonly log: Logger,
     private readonly onGapFilled?: (events: number) => void,
+    /** Called once per event passed on live (not for gap fills). */
+    private readonly onLive?: (frame: string) => void,
   ) {}
 
   get size(): number {
@@ -110,6 +112,7 @@ export class Rooms {
       // Encode once; every recipient's socket writes the same bytes.
       const data = Buffer.from(frame);
       for (const subscriber of room.subscribers) subscriber.deliver(room.id, seq, data);
+      this.onLive?.(frame);
     }
     for (const pendingSeq of room.pending.keys()) if (pendingSeq <= seq) room.pending.delete(pendingSeq);
     if (room.pending.size > 0) void this.fill(room);
