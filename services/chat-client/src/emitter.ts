@@ -1,6 +1,8 @@
 /** A tiny typed event emitter: `on` returns its own unsubscribe function. */
 
 export type Listener<T> = (value: T) => void;
+/** The emitting half alone, for parts that only report (any emitter with a superset of events fits). */
+export type Emit<Events> = <K extends keyof Events>(event: K, value: Events[K]) => void;
 
 export class Emitter<Events extends object> {
   private readonly listeners = new Map<keyof Events, Set<Listener<never>>>();

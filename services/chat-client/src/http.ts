@@ -9,10 +9,13 @@ import type {
   Conversation,
   ConversationEvent,
   ConversationList,
+  EditHistory,
   HistoryPage,
-  Message,
+  MessageReceipts,
   PublicConversationList,
+  RepliesPage,
   Role,
+  SearchPage,
   SendResult,
   User,
 } from '@chat/protocol';
@@ -35,10 +38,6 @@ export interface EventsPage {
   events: ConversationEvent[];
   /** Seq of the last event returned, or `after` when there were none. */
   lastSeq: number;
-}
-/** Search results (GET /v1/search). The server route is not implemented yet; see the README. */
-export interface SearchResults {
-  messages: Message[];
 }
 
 type Query = Record<string, string | number | boolean | undefined | null>;
@@ -95,9 +94,10 @@ export class ChatHttp {
    * Sends a message over HTTP (idempotent by clientMsgId). Prefer `client.send()`, which queues and retries.
    * @example await client.http.send(id, { clientMsgId: crypto.randomUUID(), body: 'hi' });
    */
-  send(id: string, message: { clientMsgId: string; body: string; replyToId?: string | null }): Promise<SendResult> {
-    const { replyToId, ...rest } = message;
-    return this.call('POST', `/v1/conversations/${enc(id)}/messages`, { json: replyToId ? { ...rest, replyToId } : rest });
+  send(id: string, message: { clientMsgId: string; body: string; replyToId?: string | null; attachmentIds?: string[] }): Promise<SendResult> {
+    const { replyToId, attachmentIds, ...rest } = message;
+    const json = { ...rest, ...(replyToId ? { replyToId } : {}), ...(attachmentIds?.length ? { attachmentIds } : {}) };
+    return this.call('POST', `/v1/conversations/${enc(id)}/messages`, { json });
   }
 
   /** The event stream after a seq (for polling). @example const { events, lastSeq } = await client.http.events(id, { after: 10 }); */
@@ -137,9 +137,28 @@ export class ChatHttp {
     return token ? `${url}?token=${encodeURIComponent(token)}` : url;
   }
 
-  /** Full-text search over your messages (GET /v1/search). @example const { messages } = await client.http.search({ q: 'invoice' }); */
-  search(params: { q: string; conversationId?: string }): Promise<SearchResults> {
+  /**
+   * Full-text search over your conversations (web-search syntax), newest first, with plain-text
+   * snippets; page with `before: page.nextCursor`.
+   * @example const { results } = await client.http.search({ q: 'invoice' }); results[0]?.snippet.map((s) => s.text).join('');
+   */
+  search(params: { q: string; conversationId?: string; limit?: number; before?: string }): Promise<SearchPage> {
     return this.call('GET', '/v1/search', { query: params });
+  }
+
+  /** Replies to a message, ascending seq. @example const { messages, hasMore } = await client.http.replies(id, messageId); */
+  replies(id: string, messageId: string, page: { after?: number; limit?: number } = {}): Promise<RepliesPage> {
+    return this.call('GET', `/v1/conversations/${enc(id)}/messages/${enc(messageId)}/replies`, { query: page });
+  }
+
+  /** A message's earlier bodies, oldest first. @example const { edits } = await client.http.editHistory(id, messageId); */
+  editHistory(id: string, messageId: string): Promise<EditHistory> {
+    return this.call('GET', `/v1/conversations/${enc(id)}/messages/${enc(messageId)}/edits`);
+  }
+
+  /** Who has received and read a message. @example const { members } = await client.http.receipts(id, messageId); */
+  receipts(id: string, messageId: string): Promise<MessageReceipts> {
+    return this.call('GET', `/v1/conversations/${enc(id)}/messages/${enc(messageId)}/receipts`);
   }
 
   /** Edits your message. @example await client.http.edit(id, messageId, 'fixed'); */

@@ -12,11 +12,11 @@
 export { ChatClient, type ChatClientEvents, type ChatClientOptions, type ConversationsInfo } from './client.ts';
 export { canTransition, INITIAL_STATE, TRANSITIONS, type ConnectionState, type ConnectionStatus, type Transport } from './connection-state.ts';
 export { ChatError, CLIENT_ERRORS, type ChatErrorCode, type ClientErrorCode } from './errors.ts';
-export { ChatHttp, type EventsPage, type FetchLike, type HttpOptions, type PublicConversations, type SearchResults } from './http.ts';
+export { ChatHttp, type EventsPage, type FetchLike, type HttpOptions, type PublicConversations } from './http.ts';
 export { backoffCap, backoffDelay, type BackoffOptions } from './backoff.ts';
 export type { OutboxItem, OutboxStatus } from './outbox.ts';
 export type { SendInput } from './outbox-sender.ts';
 export type { RequestFrame, RequestResults, TypingResult } from './requests.ts';
 export { MemoryStorage, type StorageLike } from './storage.ts';
 export type { WebSocketConstructor, WebSocketLike } from './socket.ts';
-export type { ConversationEvent, Signal, SendResult, Message, Conversation } from '@chat/protocol';
+export type { ConversationEvent, Signal, SendResult, Message, Conversation, SearchPage, AttachmentRef } from '@chat/protocol';

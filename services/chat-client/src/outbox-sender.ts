@@ -25,8 +25,6 @@ interface Waiter {
 export interface FlushOptions {
   /** Await each send before the next (HTTP); otherwise pipeline them (a resumed socket keeps their order). */
   sequential: boolean;
-  /** Items this transport cannot carry stay pending. */
-  skip?: (item: OutboxItem) => boolean;
 }
 
 export class OutboxSender {
@@ -60,7 +58,7 @@ export class OutboxSender {
    */
   async flush(send: (item: OutboxItem) => Promise<SendResult>, options: FlushOptions): Promise<{ retryAfterMs: number | null }> {
     let retryAfterMs: number | null = null;
-    const items = this.store.list().filter((i) => i.status === 'pending' && !this.inFlight.has(i.clientMsgId) && !options.skip?.(i));
+    const items = this.store.list().filter((i) => i.status === 'pending' && !this.inFlight.has(i.clientMsgId));
     const one = async (item: OutboxItem): Promise<boolean> => {
       this.inFlight.add(item.clientMsgId);
       try {

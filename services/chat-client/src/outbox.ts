@@ -27,14 +27,14 @@ export interface OutboxItem {
 const ANONYMOUS = '_';
 
 export class Outbox {
-  private userId: string | null;
+  private userId: string | null = null;
 
   constructor(
     private storage: StorageLike,
     private readonly site: string,
     userId: string | null = null,
   ) {
-    this.userId = userId;
+    if (userId !== null) this.setUser(userId);
   }
 
   private key(userId: string | null = this.userId): string {
