@@ -8,7 +8,7 @@ import rateLimit from '@fastify/rate-limit';
 import websocket from '@fastify/websocket';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import pino, { type Logger } from 'pino';
-import { RateLimiterMemory } from 'rate-limiter-flexible';
+import { BurstyRateLimiter, RateLimiterMemory } from 'rate-limiter-flexible';
 import { authenticator, originGuard } from './auth/authenticate.ts';
 import { SUBPROTOCOL } from './auth/credentials.ts';
 import { createSessionTokenVerifier } from './auth/session-token.ts';
@@ -49,12 +49,26 @@ function observeFanoutLag(frame: string, metrics: ReturnType<typeof createMetric
   if (!Number.isNaN(created)) metrics.fanoutLagSeconds.observe(Math.max(0, Date.now() - created) / 1000);
 }
 
+/** Trust the nearest `hops` proxies. */
+function trustHops(hops: number) {
+  return (_address: string, hop: number) => hop < hops;
+}
+
 export function createLogger(config: Pick<Config, 'logLevel' | 'instanceId'>): Logger {
   return pino({
     level: config.logLevel,
     base: { instance: config.instanceId },
     // Never log credentials, even at debug.
-    redact: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["sec-websocket-protocol"]', 'req.query.token'],
+    redact: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["sec-websocket-protocol"]'],
+    serializers: {
+      // Request logs carry the URL, which may hold a `?token=` credential.
+      req: (req: { method?: string; url?: string; ip?: string; id?: string }) => ({
+        id: req.id,
+        method: req.method,
+        url: req.url?.replace(/([?&]token=)[^&]*/gi, '$1[redacted]'),
+        remoteAddress: req.ip,
+      }),
+    },
   });
 }
 
@@ -77,7 +91,17 @@ export async function buildApp(config: Readonly<Config>, logger: Logger = create
     clockToleranceSec: config.clockToleranceSec,
     systemRoleClaim: config.systemRoleClaim,
   });
-  const sendLimiter = new RateLimiterMemory({ points: config.sendBurst, duration: Math.max(1, Math.round(config.sendBurst / config.sendRatePerSec)) });
+  // About a token bucket: sendRatePerSec every second, and up to sendBurst at once, the
+  // extra (sendBurst - rate) refilling over sendBurst / rate seconds.
+  const steady = new RateLimiterMemory({ keyPrefix: 'send', points: config.sendRatePerSec, duration: 1 });
+  const extra = config.sendBurst - config.sendRatePerSec;
+  const sendLimiter =
+    extra > 0
+      ? new BurstyRateLimiter(
+          steady,
+          new RateLimiterMemory({ keyPrefix: 'send-burst', points: extra, duration: Math.ceil(config.sendBurst / config.sendRatePerSec) }),
+        )
+      : steady;
   const typingLimiter = new RateLimiterMemory({ points: 10, duration: 1 });
   const presence = new Presence(sql, bus, logger, { instanceId: config.instanceId, ttlSec: config.presenceTtlSec, heartbeatMs: config.presenceHeartbeatMs });
   const registry = new Registry(config.maxConnectionsPerUser);
@@ -104,6 +128,13 @@ export async function buildApp(config: Readonly<Config>, logger: Logger = create
     loggerInstance: logger as FastifyBaseLogger,
     bodyLimit: 256 * 1024,
     genReqId: () => crypto.randomUUID(),
+    trustProxy: typeof config.trustProxy === 'number' ? trustHops(config.trustProxy) : config.trustProxy,
+    // Router-level failures (a malformed URL, an over-long path parameter) get the catalog's shape too.
+    frameworkErrors: (error, _request, reply: FastifyReply) => {
+      const status = (error as { statusCode?: number }).statusCode ?? 400;
+      const body = new AppError(status === 404 ? 'NOT_FOUND' : 'VALIDATION_FAILED', error.message).toBody();
+      void reply.code(status === 404 ? 404 : 400).send(body);
+    },
     // Extra properties are refused (as over the WebSocket), not silently dropped.
     ajv: { customOptions: { removeAdditional: false } },
   }) as unknown as FastifyInstance;
@@ -122,6 +153,9 @@ export async function buildApp(config: Readonly<Config>, logger: Logger = create
     // Socket errors come from clients (oversized frames, invalid UTF-8): not our errors to log loudly.
     errorHandler: (error, socket) => {
       logger.debug({ err: error }, 'websocket error');
+      const code = (error as { code?: string }).code;
+      if (code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') metrics.errorsSent.inc({ code: 'PAYLOAD_TOO_LARGE', transport: 'ws' });
+      else if (code?.startsWith('WS_ERR_')) metrics.errorsSent.inc({ code: 'INVALID_FRAME', transport: 'ws' });
       // ws already started the close handshake (1009, 1007…) for protocol errors.
       if (socket.readyState === socket.OPEN) socket.close(1011);
     },

@@ -36,12 +36,14 @@ export interface Config {
   /** Bytes queued to one socket before it is cut off as a slow consumer. */
   maxSocketBufferBytes: number;
   /**
-   * Sends (and reactions) per user: at most sendBurst per window of
-   * round(sendBurst / sendRatePerSec) seconds, counted per instance.
+   * Sends (and reactions) per user, counted per instance: sendRatePerSec every second,
+   * and up to sendBurst at once (the extra over the rate refills over sendBurst / rate s).
    */
   sendRatePerSec: number;
   sendBurst: number;
   maxConnectionsPerUser: number;
+  /** Which proxies to trust for the client address (X-Forwarded-For): false, true, a hop count or addresses/CIDRs. */
+  trustProxy: boolean | number | string[];
   /** WebSocket upgrades per client IP per minute. */
   connectsPerIpPerMin: number;
   /** HTTP requests per client IP per minute (all /v1 routes together). */
@@ -99,6 +101,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     sendRatePerSec: int(env, 'SEND_RATE_PER_SEC', 20, 1, 100_000),
     sendBurst: int(env, 'SEND_BURST', 40, 1, 100_000),
     maxConnectionsPerUser: int(env, 'MAX_CONNECTIONS_PER_USER', 20, 1, 10_000),
+    trustProxy: proxies(env.TRUST_PROXY),
     connectsPerIpPerMin: int(env, 'CONNECTS_PER_IP_PER_MIN', 600, 1, 10_000_000),
     httpRatePerMin: int(env, 'HTTP_RATE_PER_MIN', 1200, 1, 10_000_000),
     editWindowSec: int(env, 'EDIT_WINDOW_SEC', 15 * 60, 0, 365 * 24 * 3600),
@@ -142,6 +145,14 @@ function attachmentTypes(raw: string | undefined): string[] {
     }
   }
   return types;
+}
+
+function proxies(value: string | undefined): boolean | number | string[] {
+  const raw = (value ?? '').trim().toLowerCase();
+  if (raw === '' || raw === 'false') return false;
+  if (raw === 'true') return true;
+  if (/^\d+$/.test(raw)) return Number(raw);
+  return list(value);
 }
 
 function list(value: string | undefined): string[] {

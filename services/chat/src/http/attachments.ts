@@ -30,7 +30,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import type { RateLimiterMemory } from 'rate-limiter-flexible';
+import type { Limiter } from '../ws/handlers.ts';
 import { originGuard } from '../auth/authenticate.ts';
 import type { Config } from '../config.ts';
 import { deleteSentAttachment, findAttachment, insertAttachment } from '../db/attachments.ts';
@@ -43,7 +43,7 @@ import { consume } from '../ws/handlers.ts';
 export interface AttachmentOptions {
   chat: Chat;
   authenticate: (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
-  sendLimiter: RateLimiterMemory;
+  sendLimiter: Limiter;
   config: Pick<Config, 'maxAttachmentBytes' | 'attachmentTypes' | 'attachmentsDir' | 'allowedOrigins'>;
   /** Defaults to the local-disk driver rooted at config.attachmentsDir. */
   storage?: BlobStorage;

@@ -25,7 +25,7 @@ import * as actions from '../domain/actions.ts';
 import type { Chat } from '../domain/chat.ts';
 import { listPublic } from '../db/conversations.ts';
 import { consume, typingSignal } from '../ws/handlers.ts';
-import type { RateLimiterMemory } from 'rate-limiter-flexible';
+import type { Limiter } from '../ws/handlers.ts';
 
 const errors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse, 429: ErrorResponse, 503: ErrorResponse };
 const change = { 200: ChangeResponse, ...errors };
@@ -33,8 +33,8 @@ const change = { 200: ChangeResponse, ...errors };
 export interface AdminRouteOptions {
   chat: Chat;
   authenticate: preValidationHookHandler;
-  sendLimiter: RateLimiterMemory;
-  typingLimiter: RateLimiterMemory;
+  sendLimiter: Limiter;
+  typingLimiter: Limiter;
 }
 
 export const adminRoutes: FastifyPluginAsyncTypebox<AdminRouteOptions> = async (app, { chat, authenticate, sendLimiter, typingLimiter }) => {

@@ -17,14 +17,14 @@ import {
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { preValidationHookHandler } from 'fastify';
-import type { RateLimiterMemory } from 'rate-limiter-flexible';
+import type { Limiter } from '../ws/handlers.ts';
 import type { Chat } from '../domain/chat.ts';
 import { consume } from '../ws/handlers.ts';
 
 export interface ApiOptions {
   chat: Chat;
   authenticate: preValidationHookHandler;
-  sendLimiter: RateLimiterMemory;
+  sendLimiter: Limiter;
 }
 
 const errors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse, 429: ErrorResponse, 503: ErrorResponse };

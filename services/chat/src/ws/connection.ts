@@ -42,7 +42,10 @@ export class Connection implements Subscriber {
 
   deliver(conversationId: string, seq: number, frame: FrameData): void {
     if (this.backlog) {
-      if (this.backlog.length >= MAX_BACKLOG) return this.close('SLOW_CONSUMER');
+      if (this.backlog.length >= MAX_BACKLOG) {
+        this.metrics.slowConsumers.inc();
+        return this.close('SLOW_CONSUMER');
+      }
       this.backlog.push([conversationId, seq, frame]);
       return;
     }

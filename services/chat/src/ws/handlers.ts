@@ -1,6 +1,9 @@
 /** One handler per client frame type; each returns the ack's result or throws an AppError. */
 import type { ChangeResult, ClientFrame, ClientFrameType, PingResult, RefreshResult, ResumeResult, SendResult } from '@chat/protocol';
-import type { RateLimiterMemory } from 'rate-limiter-flexible';
+import type { BurstyRateLimiter, RateLimiterAbstract } from 'rate-limiter-flexible';
+
+/** Anything with rate-limiter-flexible's consume(). */
+export type Limiter = RateLimiterAbstract | BurstyRateLimiter;
 import type { SessionTokenVerifier } from '../auth/session-token.ts';
 import * as actions from '../domain/actions.ts';
 import type { Chat } from '../domain/chat.ts';
@@ -18,8 +21,8 @@ export interface HandlerDeps {
   rooms: Rooms;
   metrics: Metrics;
   verifier: SessionTokenVerifier;
-  sendLimiter: RateLimiterMemory;
-  typingLimiter: RateLimiterMemory;
+  sendLimiter: Limiter;
+  typingLimiter: Limiter;
   presence: Presence;
   clockToleranceSec: number;
 }
@@ -117,7 +120,7 @@ export function typingSignal(conversationId: string, userId: string, state: 'sta
   return { target: `c:${conversationId}`, exclude: userId, frame: JSON.stringify({ type: 'typing', conversationId, userId, state, expiresInMs }) };
 }
 
-export async function consume(limiter: RateLimiterMemory, key: string, what = 'messages'): Promise<void> {
+export async function consume(limiter: Limiter, key: string, what = 'messages'): Promise<void> {
   try {
     await limiter.consume(key);
   } catch (rejection) {
