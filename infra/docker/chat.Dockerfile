@@ -27,6 +27,7 @@ FROM pnpm AS build
 # 1. Production dependencies of @chat/service and its workspace dependencies, fetched from
 #    the lockfile alone (this layer is reused until the lockfile changes).
 COPY pnpm-lock.yaml pnpm-workspace.yaml package.json ./
+COPY patches/ patches/
 RUN --mount=type=cache,id=pnpm-store,target=/pnpm/store \
     pnpm fetch --prod --store-dir /pnpm/store
 # 2. The three workspace packages the service needs, nothing else of the repository.

@@ -5,7 +5,7 @@
 #   docker build -f infra/docker/web.Dockerfile \
 #     --build-arg NEXT_PUBLIC_CHAT_URL=https://shop.example.com -t chat-web:0.1.0 .
 #
-# Needs `output: 'standalone'` in web/next.config.ts. NEXT_PUBLIC_CHAT_URL is inlined into
+# NEXT_OUTPUT=standalone makes web/next.config.ts emit the standalone server. NEXT_PUBLIC_CHAT_URL is inlined into
 # the browser bundle at build time: the public origin where /v1 and /ws are served (behind
 # infra/nginx, the same origin as the storefront). Runtime secrets (NEXTAUTH_SECRET,
 # NEXTAUTH_URL) come from the deployment, never from the image.
@@ -23,12 +23,14 @@ WORKDIR /repo
 FROM pnpm AS build
 # All packages of the lockfile (dev ones too: the build needs them), reused until it changes.
 COPY pnpm-lock.yaml pnpm-workspace.yaml package.json ./
+COPY patches/ patches/
 RUN --mount=type=cache,id=pnpm-store,target=/pnpm/store \
     pnpm fetch --store-dir /pnpm/store
 # The workspace (.dockerignore keeps node_modules, .next, .data and the like out).
 COPY . .
 ARG NEXT_PUBLIC_CHAT_URL=http://localhost:8080
-ENV NEXT_PUBLIC_CHAT_URL=${NEXT_PUBLIC_CHAT_URL}
+ENV NEXT_PUBLIC_CHAT_URL=${NEXT_PUBLIC_CHAT_URL} \
+    NEXT_OUTPUT=standalone
 RUN --mount=type=cache,id=pnpm-store,target=/pnpm/store \
     pnpm install --offline --frozen-lockfile --filter @chat/web... --store-dir /pnpm/store
 RUN pnpm --filter @chat/web build

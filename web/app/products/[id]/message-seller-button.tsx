@@ -1,0 +1,43 @@
+'use client';
+import { usePathname, useRouter } from 'next/navigation';
+import { useState } from 'react';
+import { useChat } from '@/components/chat/chat-provider';
+
+export function MessageSellerButton({ sellerId, sellerName }: { sellerId: string; sellerName: string }) {
+  const { me, openDirect } = useChat();
+  const router = useRouter();
+  const pathname = usePathname();
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
+
+  async function onClick() {
+    if (!me) {
+      router.push(`/login?callbackUrl=${encodeURIComponent(pathname)}`);
+      return;
+    }
+    setBusy(true);
+    setError(null);
+    try {
+      await openDirect(sellerId);
+    } catch (e) {
+      setError(e instanceof Error ? e.message : 'Could not open the chat.');
+    } finally {
+      setBusy(false);
+    }
+  }
+
+  if (me?.id === sellerId) return <p className="muted">This is your listing.</p>;
+  return (
+    <div>
+      <button type="button" className="button button-large" onClick={onClick} disabled={busy}>
+        {busy ? 'Opening chat…' : 'Message the seller'}
+      </button>
+      <p className="muted small">{sellerName} usually replies within a day.</p>
+      {error && (
+        <p className="error-text" role="alert">
+          {error}
+        </p>
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,134 @@
+/** The pieces of the panel that need no browser: cache folding, ticks, identicons, the shared dev secret. */
+import type { ConversationList, HistoryPage, Member, Message } from '@chat/protocol';
+import { DEV_AUTH_SECRET as SERVICE_DEV_SECRET } from '@chat/service/config';
+import { describe, expect, it, vi } from 'vitest';
+import { addMessage, applyEventToHistory, applyEventToList, flattenPages, tickFor } from '../components/chat/cache.ts';
+import { identicon } from '../components/chat/identicon.tsx';
+import { describeConnection } from '../components/chat/connection-status.tsx';
+import { DEV_AUTH_SECRET } from '../lib/auth.ts';
+import { TypingStore } from '../components/chat/typing-store.ts';
+
+const at = '2025-01-01T00:00:00.000Z';
+const cid = '00000000-0000-4000-8000-000000000001';
+
+function message(seq: number, senderId = 'bob', body = `m${seq}`): Message {
+  return { id: `00000000-0000-4000-8000-${String(seq).padStart(12, '0')}`, conversationId: cid, seq, senderId, clientMsgId: `c${seq}`, body, replyToId: null, attachments: [], createdAt: at, editedAt: null, deletedAt: null };
+}
+
+function member(userId: string, lastReadSeq = 0, lastDeliveredSeq = 0): Member {
+  return { userId, name: userId, image: null, role: 'member', lastReadSeq, lastDeliveredSeq, online: true, lastSeenAt: null };
+}
+
+function list(unreadCount = 0): ConversationList {
+  return {
+    conversations: [
+      { id: cid, kind: 'direct', title: null, isPublic: false, creatorId: 'alice', lastSeq: 2, lastActivityAt: at, createdAt: at, role: 'member', muted: false, lastReadSeq: 2, unreadCount, lastMessage: message(2), members: [member('alice', 2, 2), member('bob', 2, 2)] },
+    ],
+    nextCursor: null,
+    totalUnread: unreadCount,
+  };
+}
+
+describe('development secret', () => {
+  it('is the one the chat service uses without configuration', () => {
+    expect(DEV_AUTH_SECRET).toBe(SERVICE_DEV_SECRET);
+  });
+});
+
+describe('history cache', () => {
+  const pages: HistoryPage[] = [
+    { messages: [message(3), message(4)], hasMore: true },
+    { messages: [message(1), message(2)], hasMore: false },
+  ];
+
+  it('appends new messages to the newest page once, however often they arrive', () => {
+    const once = addMessage(pages, message(5));
+    const twice = addMessage(once, message(5));
+    expect(flattenPages(twice).map((m) => m.seq)).toEqual([1, 2, 3, 4, 5]);
+  });
+
+  it('applies edits, deletes and reactions idempotently', () => {
+    let next = applyEventToHistory(pages, { type: 'reaction.added', conversationId: cid, seq: 6, actorId: 'bob', at, messageId: message(1).id, userId: 'bob', emoji: '👍' });
+    next = applyEventToHistory(next, { type: 'reaction.added', conversationId: cid, seq: 6, actorId: 'bob', at, messageId: message(1).id, userId: 'bob', emoji: '👍' });
+    expect(flattenPages(next)[0]!.reactions).toEqual([{ emoji: '👍', count: 1, userIds: ['bob'] }]);
+    next = applyEventToHistory(next, { type: 'message.deleted', conversationId: cid, seq: 7, actorId: 'bob', at, messageId: message(1).id, deletedAt: at });
+    expect(flattenPages(next)[0]).toMatchObject({ body: null, deletedAt: at, reactions: [] });
+  });
+});
+
+describe('conversation list', () => {
+  const context = { me: 'alice', isViewing: () => false };
+
+  it('counts an unread message once, even when it is replayed', () => {
+    const event = { type: 'message.created' as const, conversationId: cid, seq: 3, message: message(3) };
+    const first = applyEventToList(list(), event, context).list;
+    const again = applyEventToList(first, event, context).list;
+    expect(again!.totalUnread).toBe(1);
+    expect(again!.conversations[0]!.lastMessage!.seq).toBe(3);
+  });
+
+  it('does not count messages in the conversation being viewed, nor my own', () => {
+    const viewed = applyEventToList(list(), { type: 'message.created', conversationId: cid, seq: 3, message: message(3) }, { me: 'alice', isViewing: () => true });
+    expect(viewed.list!.totalUnread).toBe(0);
+    const mine = applyEventToList(list(), { type: 'message.created', conversationId: cid, seq: 3, message: message(3, 'alice') }, context);
+    expect(mine.list!.totalUnread).toBe(0);
+  });
+
+  it('asks for a refetch for conversations it does not know', () => {
+    const other = { ...message(1), conversationId: '00000000-0000-4000-8000-000000000009' };
+    expect(applyEventToList(list(), { type: 'message.created', conversationId: other.conversationId, seq: 1, message: other }, context).revalidate).toBe(true);
+  });
+});
+
+describe('ticks', () => {
+  it('go sent → delivered → read from the other members\' receipts', () => {
+    const mine = message(5, 'alice');
+    expect(tickFor(mine, [member('alice', 5, 5), member('bob', 4, 4)])).toBe('sent');
+    expect(tickFor(mine, [member('alice', 5, 5), member('bob', 4, 5)])).toBe('delivered');
+    expect(tickFor(mine, [member('alice', 5, 5), member('bob', 5, 5)])).toBe('read');
+    expect(tickFor(mine, [member('alice'), member('bob', 5, 5), member('carol', 0, 5)])).toBe('delivered');
+  });
+});
+
+describe('identicons', () => {
+  it('are deterministic, symmetric and differ between users', () => {
+    const a = identicon('alice');
+    expect(identicon('alice')).toEqual(a);
+    expect(identicon('bob')).not.toEqual(a);
+    for (const [x, y] of a.cells) expect(a.cells).toContainEqual([4 - x, y]);
+  });
+});
+
+describe('connection banner', () => {
+  const base = { status: 'connected' as const, nextAttemptAt: null, attempt: 0, queued: 0, transport: 'websocket' as const, lastError: null };
+  it('says nothing while live and counts down while reconnecting', () => {
+    expect(describeConnection(base, 0)).toBeNull();
+    expect(describeConnection({ ...base, status: 'reconnecting', nextAttemptAt: 2500, queued: 2 }, 0)!.text).toBe('Reconnecting in 3 s — 2 messages queued');
+    expect(describeConnection({ ...base, status: 'offline', queued: 1 }, 0)!.text).toBe('Offline — 1 message queued');
+    expect(describeConnection({ ...base, transport: 'polling' }, 0)!.text).toBe('Live updates unavailable — polling');
+  });
+});
+
+describe('typing indicator', () => {
+  it('shows a typist until stop, or until expiresInMs passes without a new start', () => {
+    vi.useFakeTimers();
+    try {
+      const store = new TypingStore();
+      const start = { type: 'typing' as const, conversationId: cid, state: 'start' as const, expiresInMs: 5000 };
+      store.apply({ ...start, userId: 'bob' });
+      store.apply({ ...start, userId: 'carol' });
+      expect(store.typing(cid)).toEqual(['bob', 'carol']);
+      store.apply({ ...start, userId: 'carol', state: 'stop', expiresInMs: 0 });
+      expect(store.typing(cid)).toEqual(['bob']);
+      vi.advanceTimersByTime(4000);
+      store.apply({ ...start, userId: 'bob' }); // a refresh extends it
+      vi.advanceTimersByTime(4000);
+      expect(store.typing(cid)).toEqual(['bob']);
+      vi.advanceTimersByTime(1100);
+      expect(store.typing(cid)).toEqual([]);
+      store.dispose();
+    } finally {
+      vi.useRealTimers();
+    }
+  });
+});
