@@ -11,6 +11,8 @@ export interface Config {
   /** Null: start the embedded PostgreSQL under dataDir. */
   databaseUrl: string | null;
   dataDir: string;
+  /** Port of the embedded PostgreSQL (0: any free port). */
+  embeddedPgPort: number;
   migrateOnStart: boolean;
   /** Insert the demo users and lobby at start-up (default on the embedded database). */
   seedDemo: boolean;
@@ -83,6 +85,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     port: int(env, 'PORT', 4000, 0, 65535),
     databaseUrl: env.DATABASE_URL || null,
     dataDir: path.resolve(env.CHAT_DATA_DIR ?? path.join(repoRoot, '.data')),
+    embeddedPgPort: int(env, 'EMBEDDED_PG_PORT', 0, 0, 65535),
     migrateOnStart: bool(env, 'MIGRATE_ON_START', !env.DATABASE_URL),
     seedDemo: bool(env, 'SEED_DEMO', !env.DATABASE_URL),
     dbPoolSize: int(env, 'DB_POOL_SIZE', 10, 1, 200),

