@@ -66,40 +66,59 @@ export async function createSessionTokenVerifier(options: {
     return [];
   }
 
+  // Decrypted identities by token, so clients that reconnect or poll with the same token
+  // skip the AES pass. Entries never outlive the token's exp; the oldest go first when full.
+  const cache = new Map<string, Identity>();
+
   return {
     async verify(token, salt) {
-      let header;
-      try {
-        header = decodeProtectedHeader(token);
-      } catch {
-        throw new AppError('UNAUTHENTICATED', 'The session token is malformed.');
+      const key = `${salt ?? ''} ${token}`;
+      const cached = cache.get(key);
+      if (cached) {
+        if (cached.expiresAt === null || cached.expiresAt + options.clockToleranceSec > Date.now() / 1000) return cached;
+        cache.delete(key);
       }
-      // Only encrypted session tokens: this rejects unsigned (alg "none") and signed JWTs alike.
-      if (header.alg !== 'dir' || token.split('.').length !== 5) {
-        throw new AppError('UNAUTHENTICATED', 'The session token is not an encrypted session token.');
-      }
-      for (const candidate of candidates(header, salt)) {
-        let payload: JWTPayload;
-        try {
-          ({ payload } = await jwtDecrypt(token, candidate.key, {
-            keyManagementAlgorithms: ['dir'],
-            contentEncryptionAlgorithms: [candidate.enc],
-            clockTolerance: options.clockToleranceSec,
-          }));
-        } catch (error) {
-          const code = (error as { code?: string }).code;
-          if (code === 'ERR_JWT_EXPIRED') throw new AppError('SESSION_EXPIRED');
-          if (code === 'ERR_JWT_CLAIM_VALIDATION_FAILED') {
-            throw new AppError('UNAUTHENTICATED', 'The session token is not valid yet.');
-          }
-          continue; // wrong key: try the next secret
-        }
-        return toIdentity(payload, options.systemRoleClaim);
-      }
-      throw new AppError('UNAUTHENTICATED', 'The session token could not be decrypted.');
+      const identity = await decrypt(token, salt);
+      if (cache.size >= CACHE_MAX) cache.delete(cache.keys().next().value!);
+      cache.set(key, identity);
+      return identity;
     },
   };
+
+  async function decrypt(token: string, salt: string | undefined): Promise<Identity> {
+    let header;
+    try {
+      header = decodeProtectedHeader(token);
+    } catch {
+      throw new AppError('UNAUTHENTICATED', 'The session token is malformed.');
+    }
+    // Only encrypted session tokens: this rejects unsigned (alg "none") and signed JWTs alike.
+    if (header.alg !== 'dir' || token.split('.').length !== 5) {
+      throw new AppError('UNAUTHENTICATED', 'The session token is not an encrypted session token.');
+    }
+    for (const candidate of candidates(header, salt)) {
+      let payload: JWTPayload;
+      try {
+        ({ payload } = await jwtDecrypt(token, candidate.key, {
+          keyManagementAlgorithms: ['dir'],
+          contentEncryptionAlgorithms: [candidate.enc],
+          clockTolerance: options.clockToleranceSec,
+        }));
+      } catch (error) {
+        const code = (error as { code?: string }).code;
+        if (code === 'ERR_JWT_EXPIRED') throw new AppError('SESSION_EXPIRED');
+        if (code === 'ERR_JWT_CLAIM_VALIDATION_FAILED') {
+          throw new AppError('UNAUTHENTICATED', 'The session token is not valid yet.');
+        }
+        continue; // wrong key: try the next secret
+      }
+      return toIdentity(payload, options.systemRoleClaim);
+    }
+    throw new AppError('UNAUTHENTICATED', 'The session token could not be decrypted.');
+  }
 }
+
+const CACHE_MAX = 10_000;
 
 function derive(secret: string, salt: string, info: string, length: number): Uint8Array {
   return new Uint8Array(hkdfSync('sha256', secret, salt, info, length));

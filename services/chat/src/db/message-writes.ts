@@ -73,7 +73,9 @@ async function writeInTransaction(tx: TransactionSql, bus: Bus, items: NewMessag
           select id, conversation_id, sender_id, left(body, ${REPLY_PREVIEW_CHARS}) as preview
           from messages where id = any(${replyIds}::uuid[])`
       : Promise.resolve([] as ParentRow[]),
-    tx<{ id: string }[]>`select id from conversations where id = any(${conversationIds}::uuid[]) and deleted_at is null order by id for update`,
+    tx<{ id: string; last_seq: number; now: Date }[]>`
+      select id, last_seq, now() as now from conversations
+      where id = any(${conversationIds}::uuid[]) and deleted_at is null order by id for update`,
     tx<{ conversation_id: string; user_id: string }[]>`
       select m.conversation_id, m.user_id from members m
       join unnest(${items.map((i) => i.conversationId)}::uuid[], ${items.map((i) => i.senderId)}::text[]) k(c, u)
@@ -113,26 +115,18 @@ async function writeInTransaction(tx: TransactionSql, bus: Bus, items: NewMessag
   });
 
   if (accepted.length > 0) {
-    // 4. Allocate seqs: bump each conversation's last_seq by its count of accepted messages.
+    // 4. Allocate seqs from the locked counters (the rows cannot move until we commit).
     const counts = new Map<string, number>();
     for (const { item } of accepted) counts.set(item.conversationId, (counts.get(item.conversationId) ?? 0) + 1);
-    const countedIds = [...counts.keys()];
-    const allocated = countedIds.length
-      ? await tx<{ id: string; last_seq: number; now: Date }[]>`
-          update conversations c
-          set last_seq = c.last_seq + v.n, last_activity_at = now()
-          from unnest(${countedIds}::uuid[], ${countedIds.map((id) => counts.get(id)!)}::int[]) v(id, n)
-          where c.id = v.id
-          returning c.id, c.last_seq, now() as now`
-      : [];
     const next = new Map<string, number>();
     let now = new Date();
-    for (const row of allocated) {
-      next.set(row.id, row.last_seq - counts.get(row.id)! + 1);
-      now = row.now;
+    for (const row of locked) {
+      next.set(row.id, row.last_seq + 1);
+      now = row.now; // now() is the transaction's start: the same in every statement
     }
+    const countedIds = [...counts.keys()];
 
-    // 5. Insert, attach and publish in one round trip.
+    // 5. Advance the counters, insert, attach and publish in one round trip.
     const createdAt = now.toISOString();
     const messages: Message[] = [];
     const events: StreamEvent[] = [];
@@ -164,6 +158,10 @@ async function writeInTransaction(tx: TransactionSql, bus: Bus, items: NewMessag
     if (messages.length > 0) {
       const withAttachments = messages.filter((m) => m.attachments.length > 0);
       await Promise.all([
+        tx`
+          update conversations c set last_seq = v.last_seq, last_activity_at = ${now}
+          from unnest(${countedIds}::uuid[], ${countedIds.map((id) => next.get(id)! - 1)}::bigint[]) v(id, last_seq)
+          where c.id = v.id`,
         tx`
           insert into messages (id, conversation_id, seq, sender_id, client_msg_id, body, reply_to_id, attachments, created_at)
           select * from unnest(
