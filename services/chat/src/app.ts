@@ -150,13 +150,9 @@ export async function buildApp(config: Readonly<Config>, logger: Logger = create
     maxAge: 600,
   });
   await app.register(websocket, {
-    // Socket errors come from clients (oversized frames, invalid UTF-8): not our errors to log loudly.
+    // Errors thrown by the connection handler itself (socket errors are handled by the gateway).
     errorHandler: (error, socket) => {
-      logger.debug({ err: error }, 'websocket error');
-      const code = (error as { code?: string }).code;
-      if (code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') metrics.errorsSent.inc({ code: 'PAYLOAD_TOO_LARGE', transport: 'ws' });
-      else if (code?.startsWith('WS_ERR_')) metrics.errorsSent.inc({ code: 'INVALID_FRAME', transport: 'ws' });
-      // ws already started the close handshake (1009, 1007…) for protocol errors.
+      logger.error({ err: error }, 'websocket handler failed');
       if (socket.readyState === socket.OPEN) socket.close(1011);
     },
     options: {

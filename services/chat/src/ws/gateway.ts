@@ -55,7 +55,13 @@ export class Gateway {
     socket.on('pong', () => {
       connection.alive = true;
     });
-    socket.on('error', (error) => log.debug({ err: error }, 'socket error'));
+    // The upgrade's HTTP objects (request, reply, the placeholder response) would otherwise stay
+    // reachable for the socket's whole life, ~2 KiB per idle connection: @fastify/websocket's
+    // 'error' listener closes over them and the TCP socket points at the response.
+    socket.removeAllListeners('error');
+    socket.on('error', (error) => this.onSocketError(socket, error, log));
+    const response = (request.raw.socket as { _httpMessage?: { detachSocket(s: unknown): void } } | null)?._httpMessage;
+    response?.detachSocket(request.raw.socket);
     socket.on('close', (code) => {
       connection.closed = true;
       connection.clearExpiry();
@@ -105,6 +111,15 @@ export class Gateway {
         connection.fail(frame.id, error);
       },
     );
+  }
+
+  /** Protocol errors from the client (oversized frame, invalid UTF-8): ws already started the close. */
+  private onSocketError(socket: WebSocket, error: Error, log: Logger): void {
+    log.debug({ err: error }, 'socket error');
+    const code = (error as { code?: string }).code;
+    if (code === 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH') this.deps.metrics.errorsSent.inc({ code: 'PAYLOAD_TOO_LARGE', transport: 'ws' });
+    else if (code?.startsWith('WS_ERR_')) this.deps.metrics.errorsSent.inc({ code: 'INVALID_FRAME', transport: 'ws' });
+    if (socket.readyState === socket.OPEN) socket.close(1011);
   }
 
   /** A vanished typist stops typing; a user whose last socket closed goes offline. */
