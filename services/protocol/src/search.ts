@@ -2,6 +2,7 @@
 import { Type, type Static } from '@sinclair/typebox';
 import { Nullable, Seq, Timestamp, UserId, Uuid } from './common.ts';
 import { Message } from './models.ts';
+import { HistoryPage } from './http.ts';
 
 export const SEARCH_LIMITS = {
   /** Longest search text, in characters. */
@@ -48,10 +49,6 @@ export type SearchPage = Static<typeof SearchPage>;
 
 // ---- threads, edit history, receipts ---------------------------------------
 
-/** `/conversations/:id/messages/:messageId/…` (the same shape as admin.ts's MessageParams). */
-export const ThreadParams = Type.Object({ id: Uuid, messageId: Uuid });
-export type ThreadParams = Static<typeof ThreadParams>;
-
 export const RepliesQuery = Type.Object({
   /** Replies with seq strictly above this. */
   after: Type.Optional(Seq),
@@ -59,12 +56,8 @@ export const RepliesQuery = Type.Object({
 });
 export type RepliesQuery = Static<typeof RepliesQuery>;
 
-export const RepliesPage = Type.Object({
-  /** Ascending seq. */
-  messages: Type.Array(Message),
-  /** True when more replies follow this page. */
-  hasMore: Type.Boolean(),
-});
+/** A thread page has the history page's shape: ascending seq, hasMore in the paging direction. */
+export const RepliesPage = HistoryPage;
 export type RepliesPage = Static<typeof RepliesPage>;
 
 export const MessageEdit = Type.Object({

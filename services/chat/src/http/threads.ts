@@ -1,5 +1,5 @@
 /** Per-message reads under /v1: thread replies, edit history, delivery receipts. */
-import { EditHistory, ErrorResponse, MessageReceipts, RepliesPage, RepliesQuery, ThreadParams } from '@chat/protocol';
+import { EditHistory, ErrorResponse, MessageParams, MessageReceipts, RepliesPage, RepliesQuery } from '@chat/protocol';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { editHistory, receipts, replies } from '../db/threads.ts';
 import type { ReadApiOptions } from './search.ts';
@@ -15,7 +15,7 @@ export const threadRoutes: FastifyPluginAsyncTypebox<ReadApiOptions> = async (ap
       schema: {
         tags: ['messages'],
         description: 'Replies to a message, ascending seq, paged with after.',
-        params: ThreadParams,
+        params: MessageParams,
         querystring: RepliesQuery,
         response: { 200: RepliesPage, ...errors },
       },
@@ -32,7 +32,7 @@ export const threadRoutes: FastifyPluginAsyncTypebox<ReadApiOptions> = async (ap
       schema: {
         tags: ['messages'],
         description: "A message's earlier bodies, oldest first.",
-        params: ThreadParams,
+        params: MessageParams,
         response: { 200: EditHistory, ...errors },
       },
     },
@@ -48,7 +48,7 @@ export const threadRoutes: FastifyPluginAsyncTypebox<ReadApiOptions> = async (ap
       schema: {
         tags: ['messages'],
         description: 'Whether each member other than the sender has received and read the message.',
-        params: ThreadParams,
+        params: MessageParams,
         response: { 200: MessageReceipts, ...errors },
       },
     },
