@@ -31,7 +31,7 @@ export class Connection implements Subscriber {
     readonly id: string,
     public identity: Identity,
     readonly socket: WebSocket,
-    readonly log: Logger,
+    private readonly parentLog: Logger,
     private readonly metrics: Metrics,
     private readonly maxBufferedBytes: number,
   ) {}
@@ -39,6 +39,12 @@ export class Connection implements Subscriber {
   get userId(): string {
     return this.identity.userId;
   }
+
+  /** A child logger with the connection and user ids, made on first use (idle sockets never log). */
+  get log(): Logger {
+    return (this.childLog ??= this.parentLog.child({ connId: this.id, userId: this.identity.userId }));
+  }
+  private childLog: Logger | null = null;
 
   deliver(conversationId: string, seq: number, frame: FrameData): void {
     if (this.backlog) {

@@ -47,8 +47,7 @@ export class Gateway {
     const { metrics } = this.deps;
     const id = randomUUID();
     const identity = request.identity;
-    const log = this.log.child({ connId: id, userId: identity.userId });
-    const connection = new Connection(id, identity, socket, log, metrics, this.options.maxSocketBufferBytes);
+    const connection = new Connection(id, identity, socket, this.log, metrics, this.options.maxSocketBufferBytes);
 
     // Attach handlers synchronously, before anything awaits, or early frames are lost.
     socket.on('message', (data, isBinary) => this.onMessage(connection, data, isBinary));
@@ -59,7 +58,7 @@ export class Gateway {
     // reachable for the socket's whole life, ~2 KiB per idle connection: @fastify/websocket's
     // 'error' listener closes over them and the TCP socket points at the response.
     socket.removeAllListeners('error');
-    socket.on('error', (error) => this.onSocketError(socket, error, log));
+    socket.on('error', (error) => this.onSocketError(socket, error, connection.log));
     const response = (request.raw.socket as { _httpMessage?: { detachSocket(s: unknown): void } } | null)?._httpMessage;
     response?.detachSocket(request.raw.socket);
     socket.on('close', (code) => {
@@ -68,9 +67,9 @@ export class Gateway {
       this.registry.remove(connection);
       const conversationIds = [...connection.lastSent.keys()];
       for (const conversationId of conversationIds) this.deps.rooms.leave(conversationId, connection);
-      this.onGone(connection, conversationIds).catch((error: unknown) => log.warn({ err: error }, 'cleanup after close failed'));
+      this.onGone(connection, conversationIds).catch((error: unknown) => connection.log.warn({ err: error }, 'cleanup after close failed'));
       metrics.connections.dec();
-      log.debug({ code }, 'socket closed');
+      if (this.log.isLevelEnabled('debug')) connection.log.debug({ code }, 'socket closed');
     });
 
     this.registry.add(connection);
@@ -86,7 +85,7 @@ export class Gateway {
       sessionExpiresAt: identity.expiresAt ? new Date(identity.expiresAt * 1000).toISOString() : null,
     };
     connection.sendRaw(JSON.stringify(ready));
-    log.debug('socket open');
+    if (this.log.isLevelEnabled('debug')) connection.log.debug('socket open');
   }
 
   private onMessage(connection: Connection, data: RawData, isBinary: boolean): void {
