@@ -17,7 +17,8 @@ export async function insertAttachment(sql: Sql, a: NewAttachment): Promise<void
     values (${a.id}, ${a.conversationId}, ${a.uploaderId}, ${a.filename}, ${a.contentType}, ${a.size}, ${a.storageKey})`;
 }
 
-export interface AttachmentForDownload {
+/** An `attachments` row as the send path reads it. */
+export interface AttachmentRow {
   id: string;
   conversation_id: string;
   uploader_id: string;
@@ -25,6 +26,9 @@ export interface AttachmentForDownload {
   filename: string;
   content_type: string;
   size: number;
+}
+
+export interface AttachmentForDownload extends AttachmentRow {
   storage_key: string;
   /** False when the conversation was deleted. */
   conversation_live: boolean;

@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import type { Message } from '@chat/protocol';
 import type { Sql, TransactionSql } from 'postgres';
 import { AppError } from '../errors.ts';
+import type { AttachmentRow } from './attachments.ts';
 import type { Outcome } from '../domain/group-commit.ts';
 import type { Bus, StreamEvent } from '../fanout/bus.ts';
 import { MESSAGE_COLUMNS, REPLY_PREVIEW_CHARS, toMessage, type MessageRow } from './rows.ts';
@@ -189,16 +190,6 @@ async function writeInTransaction(tx: TransactionSql, bus: Bus, items: NewMessag
     outcomes[index] = first.ok ? { ok: true, value: { message: first.value.message, duplicate: true } } : first;
   });
   return outcomes as Outcome<WrittenMessage>[];
-}
-
-interface AttachmentRow {
-  id: string;
-  conversation_id: string;
-  uploader_id: string;
-  message_id: string | null;
-  filename: string;
-  content_type: string;
-  size: number;
 }
 
 interface ParentRow {

@@ -9,6 +9,7 @@
  *  - every acknowledged message appears in every member's view exactly once.
  */
 import type { Sql } from 'postgres';
+import { expect } from 'vitest';
 import { eventually } from '../../support/harness.ts';
 import type { ResilientClient, SendRecord } from './resilient-client.ts';
 
@@ -145,4 +146,15 @@ export async function checkViews(sql: Sql, clients: ResilientClient[], conversat
 /** One line per scenario, picked up for docs/reliability.md. */
 export function printSummary(summary: Record<string, unknown>): void {
   console.log(`RELIABILITY ${JSON.stringify(summary)}`);
+}
+
+/** The fault suites' common verdict: no problem found, nothing lost, duplicated, missing or reordered. */
+export function expectIntact(report: ViewReport): void {
+  expect(report.problems).toEqual([]);
+  expect({ lost: report.lost, duplicated: report.duplicated, gaps: report.gaps, outOfOrder: report.outOfOrder }).toEqual({
+    lost: 0,
+    duplicated: 0,
+    gaps: 0,
+    outOfOrder: 0,
+  });
 }
