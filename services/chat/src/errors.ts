@@ -37,6 +37,8 @@ const UNAVAILABLE_CODES = new Set([
 export function toAppError(error: unknown): { error: AppError; expected: boolean } {
   if (error instanceof AppError) return { error, expected: true };
   const code = (error as { code?: unknown })?.code;
+  // Text PostgreSQL cannot store (e.g. U+0000) in a field no schema screened.
+  if (code === '22021' || code === '22P05') return { error: new AppError('VALIDATION_FAILED', 'The text contains characters that cannot be stored.'), expected: true };
   if (typeof code === 'string' && (UNAVAILABLE_CODES.has(code) || code.startsWith('08'))) {
     return { error: new AppError('UNAVAILABLE', 'The database is unavailable; retry shortly.'), expected: true };
   }

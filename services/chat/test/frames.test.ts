@@ -149,6 +149,15 @@ describe('malformed frames get typed errors and the connection stays usable', ()
     expect(resume).toMatchObject({ id: 't4', code: 'VALIDATION_FAILED' });
   });
 
+  it('text PostgreSQL cannot store (U+0000) is refused at the boundary and nothing is written', async () => {
+    const before = await db.sql<[{ count: number }]>`select count(*)::int from messages`;
+    const error = await rejects(live, json({ type: 'message.send', id: 'nul', conversationId: ours, clientMsgId: 'nul-1', body: 'a\u0000b' }));
+    expect(error).toMatchObject({ id: 'nul', code: 'VALIDATION_FAILED' });
+    expect(paths(error)).toEqual(['/body']);
+    const after = await db.sql<[{ count: number }]>`select count(*)::int from messages`;
+    expect(after[0].count).toBe(before[0].count);
+  });
+
   it('a blank body (whitespace only) is refused with VALIDATION_FAILED', async () => {
     const error = await rejects(live, json({ type: 'message.send', id: 'blank', conversationId: ours, clientMsgId: 'blank-1', body: ' \n\t ' }));
     expect(error).toMatchObject({ id: 'blank', code: 'VALIDATION_FAILED', retryable: false });

@@ -1,6 +1,6 @@
 /** HTTP bodies for membership, moderation and per-message actions. */
 import { Type } from '@sinclair/typebox';
-import { Body, Emoji, Nullable, Seq, Timestamp, UserId, Uuid } from './common.ts';
+import { Body, Emoji, Nullable, Seq, Timestamp, Title, UserId, Uuid } from './common.ts';
 import { LIMITS } from './limits.ts';
 import { Role } from './models.ts';
 
@@ -14,7 +14,7 @@ export const AddMembersBody = Type.Object(
 );
 export const RoleBody = Type.Object({ role: Role }, { additionalProperties: false });
 export const UpdateConversationBody = Type.Object(
-  { title: Type.Optional(Type.String({ minLength: 1, maxLength: 200 })), isPublic: Type.Optional(Type.Boolean()) },
+  { title: Type.Optional(Title), isPublic: Type.Optional(Type.Boolean()) },
   { additionalProperties: false, minProperties: 1 },
 );
 export const MuteBody = Type.Object({ muted: Type.Boolean() }, { additionalProperties: false });

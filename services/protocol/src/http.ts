@@ -1,6 +1,6 @@
 /** HTTP request and response bodies under /v1. */
 import { Type, type Static } from '@sinclair/typebox';
-import { ClientMsgId, Nullable, SendBodyText, Seq, UserId, Uuid } from './common.ts';
+import { ClientMsgId, Nullable, SendBodyText, Seq, Title, UserId, Uuid } from './common.ts';
 import { LIMITS } from './limits.ts';
 import { Conversation, Message, User } from './models.ts';
 
@@ -52,7 +52,7 @@ export const CreateDirectBody = Type.Object({ userId: UserId }, { additionalProp
 
 export const CreateGroupBody = Type.Object(
   {
-    title: Type.String({ minLength: 1, maxLength: 200 }),
+    title: Title,
     memberIds: Type.Array(UserId, { maxItems: LIMITS.maxGroupMembers, uniqueItems: true, default: [] }),
     isPublic: Type.Boolean({ default: false }),
   },

@@ -126,10 +126,11 @@ function derive(secret: string, salt: string, info: string, length: number): Uin
 
 function toIdentity(payload: JWTPayload, roleClaim: string): Identity {
   const sub = payload.sub;
-  if (typeof sub !== 'string' || sub.length === 0 || sub.length > 255) {
+  if (typeof sub !== 'string' || sub.length === 0 || sub.length > 255 || sub.includes('\u0000')) {
     throw new AppError('UNAUTHENTICATED', 'The session token has no subject.');
   }
-  const text = (value: unknown) => (typeof value === 'string' && value.length <= 2048 ? value : null);
+  // Claims are mirrored into text columns, which cannot hold U+0000.
+  const text = (value: unknown) => (typeof value === 'string' && value.length <= 2048 && !value.includes('\u0000') ? value : null);
   const role = payload[roleClaim];
   return {
     userId: sub,
