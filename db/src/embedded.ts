@@ -25,6 +25,7 @@ export interface EmbeddedOptions {
 }
 
 const USER = 'postgres';
+let exitHooksRemoved = false;
 const PASSWORD = 'postgres';
 
 export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<EmbeddedServer> {
@@ -51,8 +52,11 @@ export async function startEmbeddedPostgres(options: EmbeddedOptions): Promise<E
   // calls process.exit(0): that erased failing exit codes (a failed test run exited 0), and
   // its 'exit' handler throws. Signals stay hooked; otherwise callers stop the server, and a
   // server left behind by a killed parent is stopped by the next start (stopStaleServer).
-  exitHook.unhookEvent('beforeExit');
-  exitHook.unhookEvent('exit');
+  if (!exitHooksRemoved) {
+    exitHook.unhookEvent('beforeExit');
+    exitHook.unhookEvent('exit');
+    exitHooksRemoved = true;
+  }
 
   const database = options.database ?? 'chat';
   const admin = postgres({ host: '127.0.0.1', port, user: USER, password: PASSWORD, database: 'postgres', max: 1, onnotice: () => {} });
