@@ -20,6 +20,7 @@ import { adminRoutes } from './http/conversation-admin.ts';
 import { attachmentRoutes } from './http/attachments.ts';
 import { conversationRoutes } from './http/conversations.ts';
 import { registerErrorHandler } from './http/error-handler.ts';
+import { refuseNonFiniteNumbers } from './http/finite-numbers.ts';
 import { registerOps } from './http/ops.ts';
 import { searchRoutes } from './http/search.ts';
 import { threadRoutes } from './http/threads.ts';
@@ -139,6 +140,7 @@ export async function buildApp(config: Readonly<Config>, logger: Logger = create
     ajv: { customOptions: { removeAdditional: false } },
   }) as unknown as FastifyInstance;
   registerErrorHandler(app, metrics);
+  refuseNonFiniteNumbers(app);
   // Browsers on the storefront's origin call /v1 with a bearer token (never cookies), so
   // only the listed origins get CORS headers, without credentials. Empty list: no CORS.
   await app.register(cors, {

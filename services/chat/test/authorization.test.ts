@@ -308,6 +308,17 @@ describe('validation errors over HTTP: 400 VALIDATION_FAILED', () => {
     { name: 'group with duplicate members', method: 'POST', path: () => '/v1/conversations', body: { title: 'dup', memberIds: ['bob', 'bob'] }, detail: '/memberIds' },
   ];
 
+  it('numbers that overflow to Infinity (query and JSON) get VALIDATION_FAILED, not a server error', async () => {
+    const query = await api(main, alice, 'GET', '/v1/conversations?limit=1e309');
+    expect([query.status, query.body.code]).toEqual([400, 'VALIDATION_FAILED']);
+    const response = await fetch(`${main.http}/v1/conversations/${direct}/read`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${alice}`, 'content-type': 'application/json' },
+      body: '{"upTo": 1e309}',
+    });
+    expect([response.status, ((await response.json()) as { code: string }).code]).toEqual([400, 'VALIDATION_FAILED']);
+  });
+
   it.each(badRequests)('$name', async ({ method, path, body, detail }) => {
     const before = await messageCount();
     const response = await api(main, alice, method, path(), body);
