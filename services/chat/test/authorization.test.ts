@@ -319,6 +319,15 @@ describe('validation errors over HTTP: 400 VALIDATION_FAILED', () => {
     expect([response.status, ((await response.json()) as { code: string }).code]).toEqual([400, 'VALIDATION_FAILED']);
   });
 
+  it('only numeric query parameters are checked for overflow: ids and words that look like exponents pass', async () => {
+    // A uuid may start with digits and an "e"; a search may be for "1e309".
+    const exponentLike = '12345e67-0000-4000-8000-000000000000';
+    const search = await api(main, alice, 'GET', `/v1/search?q=1e309&conversationId=${exponentLike}`);
+    expect([search.status, search.body.code]).toEqual([403, 'FORBIDDEN']);
+    const words = await api(main, alice, 'GET', '/v1/search?q=1e309');
+    expect([words.status, words.body.results]).toEqual([200, []]);
+  });
+
   it.each(badRequests)('$name', async ({ method, path, body, detail }) => {
     const before = await messageCount();
     const response = await api(main, alice, method, path(), body);
