@@ -23,14 +23,19 @@ export interface ConnectOptions {
  * own: Drizzle reconfigures its client's type parsers (timestamps stay strings), which
  * must not leak into the raw queries.
  */
-export function connect(url: string, options: ConnectOptions = {}): { sql: Sql; db: Database; end(): Promise<void> } {
-  const sql = pool(url, options.max ?? 10, options.applicationName ?? 'chat');
-  const drizzleClient = pool(url, Math.max(2, Math.ceil((options.max ?? 10) / 4)), `${options.applicationName ?? 'chat'}-orm`);
+export function connect(url: string, options: ConnectOptions = {}): { sql: Sql; writer: Sql; db: Database; end(): Promise<void> } {
+  const name = options.applicationName ?? 'chat';
+  const sql = pool(url, options.max ?? 10, name);
+  // One connection for the message-send statements: postgres.js pipelines them on it
+  // and the server runs them in the order they were sent.
+  const writer = pool(url, 1, `${name}-send`);
+  const drizzleClient = pool(url, Math.max(2, Math.ceil((options.max ?? 10) / 4)), `${name}-orm`);
   return {
     sql,
+    writer,
     db: drizzle(drizzleClient, { schema }),
     end: async () => {
-      await Promise.all([sql.end({ timeout: 2 }), drizzleClient.end({ timeout: 2 })]);
+      await Promise.all([sql.end({ timeout: 2 }), writer.end({ timeout: 2 }), drizzleClient.end({ timeout: 2 })]);
     },
   };
 }

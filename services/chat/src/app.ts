@@ -79,7 +79,7 @@ export async function buildApp(config: Readonly<Config>, logger: Logger = create
   const database = connect(config.databaseUrl, { max: config.dbPoolSize, applicationName: `chat-${config.instanceId}` });
   const { sql } = database;
   const bus = new PgBus({ url: config.databaseUrl, log: logger, retryBaseMs: config.listenerRetryMs, onReconnect: () => metrics.listenerReconnects.inc() });
-  const chat = new Chat(sql, bus, metrics, { maxBodyChars: config.maxBodyChars, editWindowSec: config.editWindowSec });
+  const chat = new Chat(sql, database.writer, bus, metrics, { maxBodyChars: config.maxBodyChars, editWindowSec: config.editWindowSec });
   const rooms = new Rooms(
     (id, after, limit) => chat.loadStream(id, after, limit),
     logger,

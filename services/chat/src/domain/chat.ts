@@ -25,6 +25,8 @@ export interface SendInput {
 }
 
 const SEEN_USERS_MAX = 50_000;
+/** Send batches pipelined at once on the writer connection. */
+const SENDS_IN_FLIGHT = 4;
 
 export class Chat {
   private readonly sends: GroupCommit<NewMessage, WrittenMessage>;
@@ -34,11 +36,15 @@ export class Chat {
 
   constructor(
     readonly sql: Sql,
+    /** The one connection message sends are pipelined on, in submission order. */
+    writer: Sql,
     readonly bus: Bus,
     private readonly metrics: Metrics,
     readonly limits: { maxBodyChars: number; editWindowSec: number },
   ) {
-    this.sends = new GroupCommit((items) => writeMessages(sql, bus, items), { maxBatch: 512 }, (n) => metrics.sendBatchSize.observe(n));
+    this.sends = new GroupCommit((items) => writeMessages(writer, items), { maxBatch: 512, maxInFlight: SENDS_IN_FLIGHT }, (n) =>
+      metrics.sendBatchSize.observe(n),
+    );
     this.userWrites = new GroupCommit<UserUpsert, void>(
       async (items) => {
         await upsertUsers(sql, items);

@@ -1,15 +1,19 @@
 /**
- * Group commit: items submitted while a flush is running wait and go together in
- * the next flush, so N concurrent writers cost one transaction instead of N.
- * One flush at a time keeps submission order (a sender's messages keep their order
- * in the conversation's seq). Each caller's promise settles only with its own
- * item's outcome, after the shared transaction finished.
+ * Group commit: items submitted while flushes are running wait and go together in
+ * the next flush, so N concurrent writers cost one statement instead of N.
+ * Up to `maxInFlight` flushes run at once; they are started in submission order, and
+ * the caller keeps that order by sending them down one connection (postgres.js
+ * pipelines them; the server runs them one after another), so a sender's messages keep
+ * their order in the conversation's seq. Each caller's promise settles only with its
+ * own item's outcome, after its flush finished.
  */
 export type Outcome<R> = { ok: true; value: R } | { ok: false; error: unknown };
 
 export interface GroupCommitOptions {
   /** Most items per flush. */
   maxBatch: number;
+  /** Flushes running at once (default 1). */
+  maxInFlight?: number;
 }
 
 interface Pending<I, R> {
@@ -20,15 +24,18 @@ interface Pending<I, R> {
 
 export class GroupCommit<I, R> {
   private queue: Pending<I, R>[] = [];
-  private flushing = false;
+  private inFlight = 0;
   private scheduled = false;
   private idleWaiters: (() => void)[] = [];
+  private readonly maxInFlight: number;
 
   constructor(
     private readonly flush: (items: I[]) => Promise<Outcome<R>[]>,
     private readonly options: GroupCommitOptions,
     private readonly onBatch?: (size: number) => void,
-  ) {}
+  ) {
+    this.maxInFlight = Math.max(1, options.maxInFlight ?? 1);
+  }
 
   submit(item: I): Promise<R> {
     return new Promise<R>((resolve, reject) => {
@@ -44,38 +51,35 @@ export class GroupCommit<I, R> {
 
   /** Resolves once everything submitted so far has settled. */
   async drain(): Promise<void> {
-    if (!this.flushing && this.queue.length === 0) return;
+    if (this.inFlight === 0 && this.queue.length === 0) return;
     await new Promise<void>((resolve) => this.idleWaiters.push(resolve));
   }
 
   private schedule(): void {
-    if (this.flushing || this.scheduled) return;
+    if (this.inFlight >= this.maxInFlight || this.scheduled) return;
     this.scheduled = true;
     // Let the current I/O phase add its items before the batch closes.
     setImmediate(() => {
       this.scheduled = false;
-      void this.run();
+      while (this.queue.length > 0 && this.inFlight < this.maxInFlight) void this.run(this.queue.splice(0, this.options.maxBatch));
     });
   }
 
-  private async run(): Promise<void> {
-    if (this.flushing) return;
-    this.flushing = true;
-    while (this.queue.length > 0) {
-      const batch = this.queue.splice(0, this.options.maxBatch);
-      this.onBatch?.(batch.length);
-      try {
-        const outcomes = await this.flush(batch.map((p) => p.item));
-        batch.forEach((pending, i) => {
-          const outcome = outcomes[i];
-          if (outcome?.ok) pending.resolve(outcome.value);
-          else pending.reject(outcome ? outcome.error : new Error('group commit: missing outcome'));
-        });
-      } catch (error) {
-        for (const pending of batch) pending.reject(error);
-      }
+  private async run(batch: Pending<I, R>[]): Promise<void> {
+    this.inFlight++;
+    this.onBatch?.(batch.length);
+    try {
+      const outcomes = await this.flush(batch.map((p) => p.item));
+      batch.forEach((pending, i) => {
+        const outcome = outcomes[i];
+        if (outcome?.ok) pending.resolve(outcome.value);
+        else pending.reject(outcome ? outcome.error : new Error('group commit: missing outcome'));
+      });
+    } catch (error) {
+      for (const pending of batch) pending.reject(error);
     }
-    this.flushing = false;
-    for (const resolve of this.idleWaiters.splice(0)) resolve();
+    this.inFlight--;
+    if (this.queue.length > 0) this.schedule();
+    else if (this.inFlight === 0) for (const resolve of this.idleWaiters.splice(0)) resolve();
   }
 }

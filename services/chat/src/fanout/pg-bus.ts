@@ -17,6 +17,9 @@ const MAX_PAYLOAD_BYTES = 7500;
 /** Larger frames travel by reference. */
 const MAX_INLINE_FRAME_BYTES = 3000;
 
+/** For writers that NOTIFY from SQL in this format (the `chat_send_messages` function). */
+export const NOTIFY_LIMITS = { channel: CHANNEL, maxPayloadBytes: MAX_PAYLOAD_BYTES, maxInlineFrameBytes: MAX_INLINE_FRAME_BYTES } as const;
+
 export interface PgBusOptions {
   url: string;
   log: Logger;

@@ -71,7 +71,7 @@ it('SIGTERM under load: refuses new sockets, acks in-flight sends, closes 1012, 
   await lockHeld;
   await eventually(
     async () =>
-      (await db.sql`select 1 from pg_stat_activity where application_name = 'chat-st-a' and wait_event_type = 'Lock'`).length > 0,
+      (await db.sql`select 1 from pg_stat_activity where application_name = 'chat-st-a-send' and wait_event_type = 'Lock'`).length > 0,
     'a send of instance a waiting on the lock',
   );
 
