@@ -26,7 +26,7 @@ export interface SendInput {
 
 const SEEN_USERS_MAX = 50_000;
 /** Send batches pipelined at once on the writer connection. */
-const SENDS_IN_FLIGHT = 4;
+const SENDS_IN_FLIGHT = 2;
 
 export class Chat {
   private readonly sends: GroupCommit<NewMessage, WrittenMessage>;
