@@ -100,6 +100,13 @@ describe('a message crosses instances', () => {
       return got.length >= 120 ? got : null;
     }, '120 events');
     expect(seqs).toEqual(Array.from({ length: 120 }, (_, i) => start + 1 + i));
+    // Sends on one socket are committed in the order the frames arrived (batches are
+    // pipelined on one connection): each client's seqs rise with its send index.
+    const seqOf = new Map(watcher.messages(conversationId).map((f) => [f.message.clientMsgId as string, f.seq as number]));
+    for (let c = 0; c < clients.length; c++) {
+      const own = Array.from({ length: 40 }, (_, i) => seqOf.get(`burst-${c}-${i}`)!);
+      expect(own).toEqual([...own].sort((x, y) => x - y));
+    }
     await Promise.all([watcher.close(), ...clients.map((c) => c.close())]);
   });
 
