@@ -14,8 +14,13 @@ const chatUrl = `http://127.0.0.1:${chatPort}`;
 const webOrigins = [`http://localhost:${webPort}`, `http://127.0.0.1:${webPort}`];
 const children: ChildProcess[] = [];
 
+/**
+ * Each child leads a process group of its own (pnpm → next / tsx → node → postgres), so
+ * stopping signals the whole group: a SIGTERM to `make dev` from outside a terminal (no
+ * Ctrl-C reaching the foreground group) must not leave the grandchildren running.
+ */
 function run(name: string, args: string[], env: Record<string, string>): ChildProcess {
-  const child = spawn('pnpm', args, { cwd: root, stdio: 'inherit', env: { ...process.env, ...env } });
+  const child = spawn('pnpm', args, { cwd: root, stdio: 'inherit', env: { ...process.env, ...env }, detached: true });
   child.on('exit', (code, signal) => {
     console.log(`[dev] ${name} exited (${signal ?? code}); stopping everything`);
     stop(code ?? 1);
@@ -28,9 +33,16 @@ let stopping = false;
 function stop(code: number): void {
   if (stopping) return;
   stopping = true;
-  for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
+  for (const child of children) if (child.exitCode === null && child.pid !== undefined) signalGroup(child.pid, 'SIGTERM');
   setTimeout(() => process.exit(code), 12_000).unref();
   Promise.all(children.map((c) => new Promise((r) => (c.exitCode !== null ? r(null) : c.on('exit', r))))).then(() => process.exit(code));
+}
+function signalGroup(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(-pid, signal);
+  } catch {
+    // the group is gone already
+  }
 }
 process.on('SIGINT', () => stop(0));
 process.on('SIGTERM', () => stop(0));
