@@ -1,7 +1,9 @@
 /**
  * The fan-out bus: events committed by any instance reach every instance.
  * Postgres LISTEN/NOTIFY is the default implementation; a broker can replace it
- * behind this interface.
+ * behind this interface. Message sends are the exception: the `chat_send_messages`
+ * statement NOTIFYs from SQL in the PgBus payload format (see `NOTIFY_LIMITS`), so a
+ * broker would need that statement to write to an outbox instead.
  */
 import type { Sql, TransactionSql } from 'postgres';
 
