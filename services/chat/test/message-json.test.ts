@@ -97,12 +97,16 @@ describe('message JSON built by SQL', () => {
     }
   });
 
-  it('the live event a member on another instance receives is the acked message', async () => {
+  it('the live event a member on another instance receives is the acked message, inline or by reference', async () => {
     const watcher = await TestClient.live(b.ws, bob);
     const acked = await send(alice, 'live "one" \u0001 😀');
     const event = await watcher.waitFor((f) => f.type === 'message.created' && f.message?.id === acked.id);
     expect(event.message).toStrictEqual(acked);
     expect(event.seq).toBe(acked.seq);
+    // A frame over the inline limit travels by reference ("<id> <seq> -") and is read back.
+    const big = await send(alice, `big ${'é'.repeat(3000)}`);
+    const bigEvent = await watcher.waitFor((f) => f.type === 'message.created' && f.message?.id === big.id);
+    expect(bigEvent.message).toStrictEqual(big);
     await watcher.close();
   });
 });
