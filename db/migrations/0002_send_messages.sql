@@ -41,6 +41,7 @@ $$;
 --   created    message = the new message's JSON
 --   duplicate  message = the stored message with the same (sender, clientMsgId)
 --   repeat     the same (sender, clientMsgId) earlier in this batch: same outcome as that one
+--              (detail = its ord)
 --   FORBIDDEN | NOT_FOUND | BAD_REPLY | BAD_ATTACHMENT (detail = the attachment id)
 CREATE FUNCTION chat_send_messages(
   p_ids uuid[], p_conversation_ids uuid[], p_sender_ids text[], p_client_msg_ids text[],
@@ -113,7 +114,7 @@ BEGIN
     IF r.stored IS NOT NULL THEN
       outcome := 'duplicate'; message := r.stored;
     ELSIF r.first_n <> r.n THEN
-      outcome := 'repeat';
+      outcome := 'repeat'; detail := r.first_n;
     ELSIF NOT r.member AND NOT (r.privileged AND r.live_at IS NOT NULL) THEN
       outcome := 'FORBIDDEN';
     ELSIF r.live_at IS NULL THEN

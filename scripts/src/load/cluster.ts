@@ -70,6 +70,22 @@ async function waitReady(url: string, child: ChildProcess, timeoutMs = 60_000): 
   throw new Error(`${url} not ready within ${timeoutMs} ms`);
 }
 
+/** An embedded PostgreSQL in a temporary folder, with a database `chat`; `stop` removes both. */
+export async function startThrowawayPostgres(prefix: string): Promise<{ url: string; port: number; stop(): Promise<void> }> {
+  // Under /tmp, world-traversable: as root, Postgres runs as the `postgres` user.
+  const dir = await mkdtemp(path.join(tmpdir(), prefix));
+  await chmod(dir, 0o755);
+  const server = await startEmbeddedPostgres({ dataDir: path.join(dir, 'data'), database: 'chat' });
+  return {
+    url: server.url,
+    port: server.port,
+    async stop() {
+      await server.stop();
+      await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
 export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const say = (line: string) => {
     if (!options.quiet) process.stderr.write(`${line}\n`);
@@ -101,15 +117,9 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     let databaseUrl: string | null = options.databaseUrl ?? null;
     if (databaseUrl) assertLoopbackUrl(databaseUrl, '--database-url');
     if (options.system !== 'raw' && !databaseUrl) {
-      // Under /tmp, world-traversable: as root, Postgres runs as the `postgres` user.
-      const dir = await mkdtemp(path.join(tmpdir(), 'chat-bench-pg-'));
-      await chmod(dir, 0o755);
       const started = Date.now();
-      const server = await startEmbeddedPostgres({ dataDir: path.join(dir, 'data'), database: 'chat' });
-      cleanups.push(async () => {
-        await server.stop();
-        await rm(dir, { recursive: true, force: true });
-      });
+      const server = await startThrowawayPostgres('chat-bench-pg-');
+      cleanups.push(server.stop);
       databaseUrl = server.url;
       say(`embedded PostgreSQL on port ${server.port} (${Date.now() - started} ms)`);
     }

@@ -9,15 +9,12 @@
  * Without --database-url it starts an embedded PostgreSQL in a temporary folder. Loopback only.
  */
 import { migrate } from '@chat/db';
-import { startEmbeddedPostgres } from '@chat/db/embedded';
 import { buildApp, createLogger } from '@chat/service';
 import { loadConfig } from '@chat/service/config';
 import { fork, type ChildProcess } from 'node:child_process';
-import { chmod, mkdtemp, rm } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { startThrowawayPostgres } from './cluster.ts';
 import { LIMITS, assertLoopbackUrl, clamp, sleep } from './common.ts';
 import { createPopulation } from './setup.ts';
 
@@ -60,13 +57,8 @@ try {
   let databaseUrl = values['database-url'];
   if (databaseUrl) assertLoopbackUrl(databaseUrl, '--database-url');
   else {
-    const dir = await mkdtemp(path.join(tmpdir(), 'chat-live-memory-'));
-    await chmod(dir, 0o755);
-    const server = await startEmbeddedPostgres({ dataDir: path.join(dir, 'data'), database: 'chat' });
-    cleanup = async () => {
-      await server.stop();
-      await rm(dir, { recursive: true, force: true });
-    };
+    const server = await startThrowawayPostgres('chat-live-memory-');
+    cleanup = server.stop;
     databaseUrl = server.url;
   }
   await migrate(databaseUrl);

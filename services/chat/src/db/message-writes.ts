@@ -40,6 +40,7 @@ export function messageCreatedFrame(message: Message): string {
 interface OutcomeRow {
   ord: number;
   outcome: 'created' | 'duplicate' | 'repeat' | 'FORBIDDEN' | 'NOT_FOUND' | 'BAD_REPLY' | 'BAD_ATTACHMENT';
+  /** BAD_ATTACHMENT: the attachment id; repeat: the first copy's ord. */
   detail: string | null;
   message: string | null;
 }
@@ -47,7 +48,7 @@ interface OutcomeRow {
 export async function writeMessages(sql: Sql, items: NewMessage[]): Promise<Outcome<WrittenMessage>[]> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return toOutcomes(items, await callSendFunction(sql, items));
+      return toOutcomes(await callSendFunction(sql, items));
     } catch (error) {
       // A concurrent batch elsewhere committed the same clientMsgId in another
       // conversation, or lock contention: the retry sees the committed row.
@@ -70,23 +71,14 @@ function callSendFunction(sql: Sql, items: NewMessage[]): Promise<OutcomeRow[]> 
       ${NOTIFY_LIMITS.maxPayloadBytes}::int, ${NOTIFY_LIMITS.maxInlineFrameBytes}::int)`;
 }
 
-function toOutcomes(items: NewMessage[], rows: OutcomeRow[]): Outcome<WrittenMessage>[] {
-  const outcomes: Outcome<WrittenMessage>[] = new Array(items.length);
-  const repeats: number[] = [];
+function toOutcomes(rows: OutcomeRow[]): Outcome<WrittenMessage>[] {
+  const outcomes: Outcome<WrittenMessage>[] = new Array(rows.length); // one row per item
+  for (const row of rows) if (row.outcome !== 'repeat') outcomes[row.ord - 1] = toOutcome(row);
+  // Later copies of a send in the same batch get the first copy's outcome (its ord in detail).
   for (const row of rows) {
-    const index = row.ord - 1;
-    if (row.outcome === 'repeat') repeats.push(index);
-    else outcomes[index] = toOutcome(row);
-  }
-  if (repeats.length > 0) {
-    // Later copies of a send in the same batch get the first copy's outcome.
-    const key = (item: NewMessage) => `${item.senderId}\u0000${item.clientMsgId}`;
-    const first = new Map<string, number>();
-    items.forEach((item, index) => first.has(key(item)) || first.set(key(item), index));
-    for (const index of repeats) {
-      const original = outcomes[first.get(key(items[index]!))!]!;
-      outcomes[index] = original.ok ? { ok: true, value: { message: original.value.message, duplicate: true } } : original;
-    }
+    if (row.outcome !== 'repeat') continue;
+    const original = outcomes[Number(row.detail) - 1]!;
+    outcomes[row.ord - 1] = original.ok ? { ok: true, value: { message: original.value.message, duplicate: true } } : original;
   }
   return outcomes;
 }
