@@ -6,6 +6,7 @@ import { connect } from '@chat/db';
 import cors from '@fastify/cors';
 import rateLimit from '@fastify/rate-limit';
 import websocket from '@fastify/websocket';
+import helmet from 'helmet';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { BurstyRateLimiter, RateLimiterMemory } from 'rate-limiter-flexible';
@@ -125,13 +126,23 @@ export async function buildApp(config: Readonly<Config>, logger: Logger = create
     },
   });
 
+  // Headers for a JSON API on every response (success, error, 404, refused URL): nothing here
+  // is meant to be sniffed, rendered, framed or to load anything. Attachment downloads set
+  // their own sandboxed policy. HSTS is helmet's default, for deployments that terminate TLS in front.
+  const securityHeaders = helmet({
+    contentSecurityPolicy: { useDefaults: false, directives: { defaultSrc: ["'none'"], frameAncestors: ["'none'"] } },
+    frameguard: { action: 'deny' },
+    referrerPolicy: { policy: 'no-referrer' },
+    crossOriginResourcePolicy: { policy: 'same-origin' },
+  });
   const app = Fastify({
     loggerInstance: logger as FastifyBaseLogger,
     bodyLimit: 256 * 1024,
     genReqId: () => crypto.randomUUID(),
     trustProxy: typeof config.trustProxy === 'number' ? trustHops(config.trustProxy) : config.trustProxy,
     // Router-level failures (a malformed URL, an over-long path parameter) get the catalog's shape too.
-    frameworkErrors: (error, _request, reply: FastifyReply) => {
+    frameworkErrors: (error, request, reply: FastifyReply) => {
+      securityHeaders(request.raw, reply.raw, () => {});
       const status = (error as { statusCode?: number }).statusCode ?? 400;
       const body = new AppError(status === 404 ? 'NOT_FOUND' : 'VALIDATION_FAILED', error.message).toBody();
       void reply.code(status === 404 ? 404 : 400).send(body);
@@ -139,6 +150,7 @@ export async function buildApp(config: Readonly<Config>, logger: Logger = create
     // Extra properties are refused (as over the WebSocket), not silently dropped.
     ajv: { customOptions: { removeAdditional: false } },
   }) as unknown as FastifyInstance;
+  app.addHook('onRequest', (request, reply, done) => securityHeaders(request.raw, reply.raw, (error) => done(error as Error | undefined)));
   registerErrorHandler(app, metrics);
   refuseNonFiniteNumbers(app);
   // Browsers on the storefront's origin call /v1 with a bearer token (never cookies), so
@@ -164,11 +176,11 @@ export async function buildApp(config: Readonly<Config>, logger: Logger = create
     },
   });
 
+  // Every route is limited unless it opts out by its own config (`rateLimit: false`: /ws and the
+  // operations endpoints): the decision follows the matched route, whatever the URL's spelling.
   await app.register(rateLimit, {
     max: config.httpRatePerMin,
     timeWindow: 60_000,
-    // Sockets have their own limits; operations endpoints are for the platform.
-    allowList: (request) => request.url === '/ws' || request.url.startsWith('/ws?') || !request.url.startsWith('/v1/'),
     errorResponseBuilder: (_request, context) =>
       Object.assign(new AppError('RATE_LIMITED', 'Too many requests from this address.', { retryAfterMs: context.ttl }), { statusCode: 429 }),
   });
@@ -178,6 +190,8 @@ export async function buildApp(config: Readonly<Config>, logger: Logger = create
   app.route({
     method: 'GET',
     url: '/ws',
+    // Sockets have their own limits (connects per IP, per user, per frame).
+    config: { rateLimit: false },
     preValidation: [(request) => gateway.throttle(request), authenticate, checkOrigin, (request) => gateway.admit(request)],
     // A plain GET without the upgrade headers.
     handler: (_request, reply) => reply.status(426).header('upgrade', 'websocket').send(new AppError('UPGRADE_REQUIRED').toBody()),
