@@ -92,6 +92,8 @@ export async function buildApp(config: Readonly<Config>, logger: Logger = create
     secrets: config.authSecrets,
     clockToleranceSec: config.clockToleranceSec,
     systemRoleClaim: config.systemRoleClaim,
+    maxSessionAgeSec: config.maxSessionAgeSec,
+    chatCredentialMaxTtlSec: config.chatCredentialMaxTtlSec,
   });
   // About a token bucket: sendRatePerSec every second, and up to sendBurst at once, the
   // extra (sendBurst - rate) refilling over sendBurst / rate seconds.

@@ -23,6 +23,10 @@ export interface Config {
   usingDevSecret: boolean;
   /** Clock tolerance for exp/nbf, seconds. */
   clockToleranceSec: number;
+  /** Longest session a storefront session token opens: it ends at its exp, and at most this long after its iat. */
+  maxSessionAgeSec: number;
+  /** Chat credentials (the storefront's short-lived tokens for its pages) living longer than this are refused. */
+  chatCredentialMaxTtlSec: number;
   /** Origins allowed to open a socket with cookie credentials and to call /v1 cross-origin (CORS, bearer tokens); empty: same host only, no CORS. */
   allowedOrigins: string[];
   /** Token claim holding the system role ('owner' | 'admin'). */
@@ -92,6 +96,9 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     authSecrets: secrets(env),
     usingDevSecret: false,
     clockToleranceSec: int(env, 'AUTH_CLOCK_TOLERANCE_SEC', 15, 0, 300),
+    // NextAuth's own default session maxAge: real tokens are unaffected unless configured lower.
+    maxSessionAgeSec: int(env, 'AUTH_MAX_SESSION_AGE_SEC', 30 * 24 * 3600, 60, 365 * 24 * 3600),
+    chatCredentialMaxTtlSec: int(env, 'CHAT_CREDENTIAL_MAX_TTL_SEC', 3600, 30, 24 * 3600),
     allowedOrigins: list(env.ALLOWED_ORIGINS),
     systemRoleClaim: env.SYSTEM_ROLE_CLAIM ?? 'chatRole',
     heartbeatMs: int(env, 'HEARTBEAT_MS', 25_000, 100, 600_000),

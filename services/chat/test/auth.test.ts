@@ -153,6 +153,18 @@ const accepted: AcceptedCase[] = [
     headers: async () => cookie({ 'next-auth.session-token': await mintV4({ sub: 'v4-cookie', name: 'V4 Cookie', picture }) }),
   },
   {
+    name: 'Auth.js v5 token minted with the __Secure-authjs.session-token salt, as Bearer (servers hand the raw token)',
+    sub: 'v5-secure-bearer',
+    headers: async () =>
+      bearer(await mintV5({ sub: 'v5-secure-bearer', name: 'V5 Secure Bearer', picture }, { salt: '__Secure-authjs.session-token' })),
+  },
+  {
+    name: 'NextAuth v4 token in the __Secure-next-auth.session-token cookie',
+    sub: 'v4-secure-cookie',
+    headers: async () =>
+      cookie({ '__Secure-next-auth.session-token': await mintV4({ sub: 'v4-secure-cookie', name: 'V4 Secure Cookie', picture }) }),
+  },
+  {
     name: 'NextAuth v4 token chunked over next-auth.session-token.0 and .1',
     sub: 'v4-chunked',
     headers: async () => {
@@ -232,6 +244,42 @@ const refused: RefusedCase[] = [
     code: 'UNAUTHENTICATED',
     headers: async () =>
       cookie({ 'next-auth.session-token': unsignedJwt({ sub: 'refused-alg-none-cookie', exp: Math.floor(Date.now() / 1000) + 3600 }) }),
+  },
+  // A cookie only carries tokens issued for it: Auth.js v5 derives its key from the cookie
+  // name (the salt), NextAuth v4 cookies carry v4 tokens only.
+  {
+    name: 'Auth.js v5 token minted for authjs.session-token, in the __Secure-authjs.session-token cookie',
+    sub: 'refused-v5-salt-to-secure',
+    code: 'UNAUTHENTICATED',
+    headers: async () => cookie({ '__Secure-authjs.session-token': await mintV5({ sub: 'refused-v5-salt-to-secure' }) }),
+  },
+  {
+    name: 'Auth.js v5 token minted for __Secure-authjs.session-token, in the authjs.session-token cookie',
+    sub: 'refused-v5-secure-to-plain',
+    code: 'UNAUTHENTICATED',
+    headers: async () =>
+      cookie({ 'authjs.session-token': await mintV5({ sub: 'refused-v5-secure-to-plain' }, { salt: '__Secure-authjs.session-token' }) }),
+  },
+  {
+    name: 'Auth.js v5 token in the NextAuth v4 next-auth.session-token cookie',
+    sub: 'refused-v5-in-v4-cookie',
+    code: 'UNAUTHENTICATED',
+    headers: async () => cookie({ 'next-auth.session-token': await mintV5({ sub: 'refused-v5-in-v4-cookie' }) }),
+  },
+  {
+    name: 'Auth.js v5 token (__Secure- salt) in the NextAuth v4 __Secure-next-auth.session-token cookie',
+    sub: 'refused-v5-in-secure-v4-cookie',
+    code: 'UNAUTHENTICATED',
+    headers: async () =>
+      cookie({
+        '__Secure-next-auth.session-token': await mintV5({ sub: 'refused-v5-in-secure-v4-cookie' }, { salt: '__Secure-authjs.session-token' }),
+      }),
+  },
+  {
+    name: 'NextAuth v4 token in the Auth.js v5 authjs.session-token cookie',
+    sub: 'refused-v4-in-v5-cookie',
+    code: 'UNAUTHENTICATED',
+    headers: async () => cookie({ 'authjs.session-token': await mintV4({ sub: 'refused-v4-in-v5-cookie' }) }),
   },
   {
     name: 'a Bearer value that is not a JWT at all',

@@ -2,7 +2,7 @@
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { AppError } from '../errors.ts';
 import { findCredential, type Credential } from './credentials.ts';
-import { V5_COOKIE_NAMES, type Identity, type SessionTokenVerifier } from './session-token.ts';
+import type { Identity, SessionTokenVerifier } from './session-token.ts';
 
 declare module 'fastify' {
   interface FastifyRequest {
@@ -15,8 +15,8 @@ export function authenticator(verifier: SessionTokenVerifier, ensureUser: (ident
   return async function authenticate(request: FastifyRequest, _reply: FastifyReply): Promise<void> {
     const credential = findCredential(request.headers, request.query);
     if (!credential) throw new AppError('UNAUTHENTICATED');
-    const salt = credential.cookieName && V5_COOKIE_NAMES.includes(credential.cookieName) ? credential.cookieName : undefined;
-    request.identity = await verifier.verify(credential.token, salt);
+    // The cookie name binds the token: only tokens issued for that cookie are accepted there.
+    request.identity = await verifier.verify(credential.token, credential.source === 'cookie' ? (credential.cookieName ?? '') : undefined);
     request.credentialSource = credential.source;
     await ensureUser(request.identity);
   };
