@@ -23,6 +23,7 @@ import { conversationRoutes } from './http/conversations.ts';
 import { registerErrorHandler } from './http/error-handler.ts';
 import { refuseNonFiniteNumbers } from './http/finite-numbers.ts';
 import { registerOps } from './http/ops.ts';
+import { loggedUrl } from './http/request-log.ts';
 import { searchRoutes } from './http/search.ts';
 import { threadRoutes } from './http/threads.ts';
 import { createMetrics } from './metrics.ts';
@@ -63,11 +64,12 @@ export function createLogger(config: Pick<Config, 'logLevel' | 'instanceId'>): L
     // Never log credentials, even at debug.
     redact: ['req.headers.authorization', 'req.headers.cookie', 'req.headers["sec-websocket-protocol"]'],
     serializers: {
-      // Request logs carry the URL, which may hold a `?token=` credential.
-      req: (req: { method?: string; url?: string; ip?: string; id?: string }) => ({
+      // The URL's query may hold a credential, a search term or a filename, in any spelling:
+      // logged from the parsed query, with only known-harmless values (http/request-log.ts).
+      req: (req: { method?: string; url?: string; query?: unknown; ip?: string; id?: string }) => ({
         id: req.id,
         method: req.method,
-        url: req.url?.replace(/([?&]token=)[^&]*/gi, '$1[redacted]'),
+        url: loggedUrl(req.url, req.query),
         remoteAddress: req.ip,
       }),
     },
