@@ -72,6 +72,12 @@ export const members = pgTable(
       .references(() => users.id),
     role: text('role', { enum: ['owner', 'admin', 'member'] }).notNull().default('member'),
     joinedAt: at('joined_at').notNull().defaultNow(),
+    /**
+     * The seq of the member.added event that began this membership (0 for the members a
+     * conversation was created with). A socket's stream starts no earlier: it receives an
+     * event only if its user was a member at that event's seq.
+     */
+    joinedSeq: seqColumn('joined_seq').notNull().default(0),
     lastReadSeq: seqColumn('last_read_seq').notNull().default(0),
     lastDeliveredSeq: seqColumn('last_delivered_seq').notNull().default(0),
     muted: boolean('muted').notNull().default(false),

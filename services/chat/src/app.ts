@@ -81,15 +81,23 @@ export async function buildApp(config: Readonly<Config>, logger: Logger = create
   const metrics = createMetrics(config.instanceId);
   const database = connect(config.databaseUrl, { max: config.dbPoolSize, applicationName: `chat-${config.instanceId}` });
   const { sql } = database;
-  const bus = new PgBus({ url: config.databaseUrl, log: logger, retryBaseMs: config.listenerRetryMs, onReconnect: () => metrics.listenerReconnects.inc() });
+  const bus = new PgBus({
+    url: config.databaseUrl,
+    log: logger,
+    retryBaseMs: config.listenerRetryMs,
+    onReconnect: () => metrics.listenerReconnects.inc(),
+    onInvalid: () => metrics.busInvalidRecords.inc(),
+  });
   const chat = new Chat(sql, database.writer, bus, metrics, { maxBodyChars: config.maxBodyChars, editWindowSec: config.editWindowSec });
   const rooms = new Rooms(
     (id, after, limit) => chat.loadStream(id, after, limit),
     logger,
     (n) => metrics.gapFills.inc(n),
     (frame) => observeFanoutLag(frame, metrics),
+    (n) => metrics.phantomEvents.inc(n),
   );
   metrics.sizes.rooms = () => rooms.size;
+  metrics.sizes.sendQueue = () => chat.sendBacklog;
   const verifier = await createSessionTokenVerifier({
     secrets: config.authSecrets,
     clockToleranceSec: config.clockToleranceSec,

@@ -27,6 +27,8 @@ export const notFound = (what: string) => new AppError('NOT_FOUND', `${what} not
 const UNAVAILABLE_CODES = new Set([
   'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED', 'CONNECT_TIMEOUT',
   'ECONNREFUSED', 'ECONNRESET', 'EPIPE', '57P01', '57P02', '57P03', '53300',
+  // Contention that outlived the in-statement retries: nothing was written, retrying is safe.
+  '40P01', '40001',
 ]);
 
 /**

@@ -9,7 +9,7 @@ export function createMetrics(instanceId: string) {
   collectDefaultMetrics({ register: registry });
   const r = [registry];
   /** Read at scrape time; the app points these at its live structures. */
-  const sizes = { rooms: () => 0 };
+  const sizes = { rooms: () => 0, sendQueue: () => 0 };
   return {
     registry,
     sizes,
@@ -27,6 +27,8 @@ export function createMetrics(instanceId: string) {
     fanoutLagSeconds: new Histogram({ name: 'chat_fanout_lag_seconds', help: 'Message created → delivered to local sockets on this instance', buckets: LATENCY_BUCKETS, registers: r }),
     listenerReconnects: new Counter({ name: 'chat_listener_reconnects_total', help: 'Fan-out listener re-subscriptions', registers: r }),
     listenerUp: new Gauge({ name: 'chat_listener_up', help: '1 while the fan-out listener is subscribed', registers: r }),
+    busInvalidRecords: new Counter({ name: 'chat_bus_invalid_records_total', help: 'Fan-out records dropped because they failed validation', registers: r }),
+    phantomEvents: new Counter({ name: 'chat_fanout_phantom_events_total', help: 'Fan-out events dropped because the database has no such seq', registers: r }),
     gapFills: new Counter({ name: 'chat_gap_filled_events_total', help: 'Events read from the database to close a gap in the live stream', registers: r }),
     replayedEvents: new Counter({ name: 'chat_resume_replayed_events_total', help: 'Events replayed to resuming clients', registers: r }),
     rooms: new Gauge({
@@ -35,6 +37,14 @@ export function createMetrics(instanceId: string) {
       registers: r,
       collect() {
         this.set(sizes.rooms());
+      },
+    }),
+    sendQueue: new Gauge({
+      name: 'chat_send_queue',
+      help: 'Sends waiting for a batch (both batches in flight are busy)',
+      registers: r,
+      collect() {
+        this.set(sizes.sendQueue());
       },
     }),
     slowConsumers: new Counter({ name: 'chat_slow_consumer_disconnects_total', help: 'Sockets cut off for not reading', registers: r }),

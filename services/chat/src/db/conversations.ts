@@ -17,16 +17,24 @@ export async function access(sql: Sql, conversationId: string, userId: string): 
   return row ? { kind: row.kind, isPublic: row.is_public, role: row.role } : null;
 }
 
-/** Every conversation the user belongs to, with its current last seq. */
-export async function memberships(sql: Sql, userId: string): Promise<{ id: string; lastSeq: number }[]> {
-  return sql<{ id: string; lastSeq: number }[]>`
-    select c.id, c.last_seq as "lastSeq" from members m join conversations c on c.id = m.conversation_id
+/** The ids of every live conversation the user belongs to. */
+export async function membershipIds(sql: Sql, userId: string): Promise<string[]> {
+  const rows = await sql<{ id: string }[]>`
+    select c.id from members m join conversations c on c.id = m.conversation_id
     where m.user_id = ${userId} and c.deleted_at is null`;
+  return rows.map((r) => r.id);
 }
 
-export async function lastSeqs(sql: Sql, ids: string[]): Promise<Map<string, number>> {
-  const rows = await sql<{ id: string; last_seq: number }[]>`select id, last_seq from conversations where id = any(${ids}::uuid[])`;
-  return new Map(rows.map((r) => [r.id, r.last_seq]));
+/**
+ * Of `ids`, the live conversations the user is a member of, each with its stream's last
+ * seq and the seq that began the membership. One statement, so one snapshot: a membership
+ * change and the seq it took are seen together or not at all.
+ */
+export async function streamPositions(sql: Sql, userId: string, ids: string[]): Promise<Map<string, { lastSeq: number; joinedSeq: number }>> {
+  const rows = await sql<{ id: string; last_seq: number; joined_seq: number }[]>`
+    select c.id, c.last_seq, m.joined_seq from members m join conversations c on c.id = m.conversation_id
+    where m.user_id = ${userId} and m.conversation_id = any(${ids}::uuid[]) and c.deleted_at is null`;
+  return new Map(rows.map((r) => [r.id, { lastSeq: r.last_seq, joinedSeq: r.joined_seq }]));
 }
 
 export async function existingUserIds(sql: Sql, ids: string[]): Promise<Set<string>> {

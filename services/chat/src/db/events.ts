@@ -5,7 +5,7 @@
 import type { ConversationEventType } from '@chat/protocol';
 import type { Sql, TransactionSql } from 'postgres';
 import { AppError } from '../errors.ts';
-import type { Bus, Signal } from '../fanout/bus.ts';
+import type { AccessChange, Bus, Signal } from '../fanout/bus.ts';
 
 export interface NewEvent {
   conversationId: string;
@@ -31,6 +31,13 @@ export function eventFrame(row: { type: string; conversation_id: string; seq: nu
     at: row.created_at.toISOString(),
     ...row.data,
   });
+}
+
+/** The events that end a membership, and whose: the delivery rule in ws/connection.ts acts on them. */
+export function accessChange(type: string, data: Record<string, unknown>): AccessChange | null {
+  if (type === 'conversation.deleted') return { kind: 'closed' };
+  if (type === 'member.removed' && typeof data.userId === 'string') return { kind: 'removed', userId: data.userId };
+  return null;
 }
 
 /** Takes the conversation's next seq, locking its row until commit. Call before reading state to change. */
@@ -64,7 +71,7 @@ export async function recordEvent(
     tx`insert into events (conversation_id, seq, type, actor_id, message_id, data, created_at)
        values (${event.conversationId}, ${at.seq}, ${event.type}, ${event.actorId}, ${event.messageId ?? null},
                ${tx.json(event.data as never)}, ${at.now})`,
-    bus.publish(tx, [{ conversationId: event.conversationId, seq: at.seq, frame }], signals(frame, at.seq)),
+    bus.publish(tx, [{ conversationId: event.conversationId, seq: at.seq, frame, access: accessChange(event.type, event.data) }], signals(frame, at.seq)),
   ]);
   return { seq: at.seq, at: at.now.toISOString(), frame };
 }

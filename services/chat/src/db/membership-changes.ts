@@ -1,7 +1,8 @@
 /**
- * Membership and conversation changes. Each is a stream event; the affected users'
- * sockets also get a control signal in the same transaction so every instance
- * (un)subscribes them right after the event.
+ * Membership and conversation changes. Each is a stream event. An added user's sockets
+ * also get a control signal in the same transaction, so every instance subscribes them
+ * right after the event; a removal or deletion ends subscriptions through the stream
+ * event itself (its `access`, see db/events.ts).
  */
 import type { Member, Role } from '@chat/protocol';
 import type { Sql, TransactionSql } from 'postgres';
@@ -66,7 +67,8 @@ export async function addMembers(sql: Sql, bus: Bus, input: { conversationId: st
     const seqs: number[] = [];
     for (const userId of input.userIds.filter((id) => !existing.some((e) => e.user_id === id))) {
       const at = await nextSeq(tx, input.conversationId);
-      await tx`insert into members (conversation_id, user_id, role) values (${input.conversationId}, ${userId}, ${input.role ?? 'member'})`;
+      await tx`insert into members (conversation_id, user_id, role, joined_seq)
+               values (${input.conversationId}, ${userId}, ${input.role ?? 'member'}, ${at.seq})`;
       const member = await memberSnapshot(tx, input.conversationId, userId);
       const event = await recordEvent(
         tx,
@@ -105,7 +107,6 @@ export async function removeMember(
       bus,
       { conversationId: input.conversationId, type: 'member.removed', actorId: input.actorId, data: { userId: input.userId, reason: input.reason } },
       at,
-      toUser(input.userId),
     );
     return event.seq;
   });
@@ -164,15 +165,8 @@ export async function updateConversation(
 export async function deleteConversation(sql: Sql, bus: Bus, input: { conversationId: string; actorId: string }): Promise<number> {
   return sql.begin(async (tx) => {
     const at = await nextSeq(tx, input.conversationId);
-    const members = await tx<{ user_id: string }[]>`select user_id from members where conversation_id = ${input.conversationId}`;
     await tx`update conversations set deleted_at = ${at.now} where id = ${input.conversationId}`;
-    const event = await recordEvent(
-      tx,
-      bus,
-      { conversationId: input.conversationId, type: 'conversation.deleted', actorId: input.actorId, data: {} },
-      at,
-      (frame) => members.map((m) => ({ target: `u:${m.user_id}`, exclude: null, frame })),
-    );
+    const event = await recordEvent(tx, bus, { conversationId: input.conversationId, type: 'conversation.deleted', actorId: input.actorId, data: {} }, at);
     return event.seq;
   });
 }

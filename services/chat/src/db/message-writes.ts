@@ -1,10 +1,11 @@
 /**
- * Writes a batch of new messages with one statement, `chat_send_messages` (migration
- * 0002): as a single autocommit statement it locks the counters in id order, dedupes by
- * (sender, clientMsgId), checks membership, attachments and reply parents under those
- * locks, allocates the seqs, inserts and NOTIFYs, and commits. One round trip per
- * batch, and an ack never precedes durability: an event is published if and only if
- * its row committed.
+ * Writes a batch of new messages with one statement, `chat_send_messages_v2` (migration
+ * 0004): as a single autocommit statement it locks the counters in id order, checks
+ * membership, dedupes by (sender, clientMsgId), checks attachments and reply parents
+ * under those locks, allocates the seqs, inserts and NOTIFYs, and commits. One round trip
+ * per batch, and an ack never precedes durability: an event is published if and only if
+ * its row committed. Retryable conflicts are retried inside the statement, so batches
+ * pipelined behind it never overtake it.
  */
 import { randomUUID } from 'node:crypto';
 import type { Message } from '@chat/protocol';
@@ -30,38 +31,25 @@ export interface WrittenMessage {
   duplicate: boolean;
 }
 
-const RETRYABLE_PG_CODES = new Set(['23505', '40P01', '40001']);
-const MAX_ATTEMPTS = 4;
-
 export function messageCreatedFrame(message: Message): string {
   return JSON.stringify({ type: 'message.created', conversationId: message.conversationId, seq: message.seq, message });
 }
 
 interface OutcomeRow {
   ord: number;
-  outcome: 'created' | 'duplicate' | 'repeat' | 'FORBIDDEN' | 'NOT_FOUND' | 'BAD_REPLY' | 'BAD_ATTACHMENT';
+  outcome: 'created' | 'duplicate' | 'repeat' | 'FORBIDDEN' | 'NOT_FOUND' | 'CONFLICT' | 'BAD_REPLY' | 'BAD_ATTACHMENT';
   /** BAD_ATTACHMENT: the attachment id; repeat: the first copy's ord. */
   detail: string | null;
   message: string | null;
 }
 
 export async function writeMessages(sql: Sql, items: NewMessage[]): Promise<Outcome<WrittenMessage>[]> {
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return toOutcomes(await callSendFunction(sql, items));
-    } catch (error) {
-      // A concurrent batch elsewhere committed the same clientMsgId in another
-      // conversation, or lock contention: the retry sees the committed row.
-      const code = (error as { code?: string }).code;
-      if (attempt < MAX_ATTEMPTS && code && RETRYABLE_PG_CODES.has(code)) continue;
-      throw error;
-    }
-  }
+  return toOutcomes(await callSendFunction(sql, items));
 }
 
 function callSendFunction(sql: Sql, items: NewMessage[]): Promise<OutcomeRow[]> {
   return sql<OutcomeRow[]>`
-    select ord, outcome, detail, message from chat_send_messages(
+    select ord, outcome, detail, message from chat_send_messages_v2(
       ${items.map(() => randomUUID())}::uuid[], ${items.map((i) => i.conversationId)}::uuid[],
       ${items.map((i) => i.senderId)}::text[], ${items.map((i) => i.clientMsgId)}::text[],
       ${items.map((i) => i.body)}::text[], ${items.map((i) => i.replyToId)}::uuid[],
@@ -92,6 +80,8 @@ function toOutcome(row: OutcomeRow): Outcome<WrittenMessage> {
       return { ok: false, error: new AppError('FORBIDDEN', 'You are not a member of this conversation.') };
     case 'NOT_FOUND':
       return { ok: false, error: new AppError('NOT_FOUND', 'Conversation not found.') };
+    case 'CONFLICT':
+      return { ok: false, error: new AppError('CONFLICT', 'This clientMsgId was already used for a message in another conversation.') };
     case 'BAD_REPLY':
       return { ok: false, error: new AppError('VALIDATION_FAILED', 'replyToId is not a message of this conversation.') };
     case 'BAD_ATTACHMENT':

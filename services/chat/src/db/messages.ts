@@ -1,9 +1,17 @@
 /** Reads of the message history and of the seq stream. */
 import type { Message } from '@chat/protocol';
 import type { Sql } from 'postgres';
-import { eventFrame } from './events.ts';
+import type { AccessChange } from '../fanout/bus.ts';
+import { accessChange, eventFrame } from './events.ts';
 import { messageCreatedFrame } from './message-writes.ts';
 import { MESSAGE_COLUMNS, REACTIONS_COLUMN, toMessage, type MessageRow } from './rows.ts';
+
+/** A committed stream event as read back from the database. */
+export interface LoadedEvent {
+  seq: number;
+  frame: string;
+  access: AccessChange | null;
+}
 
 export interface HistoryOptions {
   before?: number;
@@ -37,7 +45,7 @@ export async function historyPage(sql: Sql, conversationId: string, options: His
  * messages (current state: a later edit or delete shows through, and its own event
  * follows) merged with every other event, by seq.
  */
-export async function loadStream(sql: Sql, conversationId: string, afterSeq: number, limit: number): Promise<{ seq: number; frame: string }[]> {
+export async function loadStream(sql: Sql, conversationId: string, afterSeq: number, limit: number): Promise<LoadedEvent[]> {
   const [messages, others] = await Promise.all([
     sql<MessageRow[]>`
       select ${sql.unsafe(MESSAGE_COLUMNS)} from messages m left join messages p on p.id = m.reply_to_id
@@ -49,8 +57,8 @@ export async function loadStream(sql: Sql, conversationId: string, afterSeq: num
       order by seq asc limit ${limit}`,
   ]);
   const merged = [
-    ...messages.map((row) => ({ seq: row.seq, frame: messageCreatedFrame(toMessage(row)) })),
-    ...others.map((row) => ({ seq: row.seq, frame: eventFrame(row) })),
+    ...messages.map((row) => ({ seq: row.seq, frame: messageCreatedFrame(toMessage(row)), access: null })),
+    ...others.map((row) => ({ seq: row.seq, frame: eventFrame(row), access: accessChange(row.type, row.data) })),
   ];
   return merged.sort((x, y) => x.seq - y.seq).slice(0, limit);
 }

@@ -54,6 +54,11 @@ export class Chat {
     );
   }
 
+  /** Sends waiting for a batch. */
+  get sendBacklog(): number {
+    return this.sends.backlog;
+  }
+
   /** Makes sure the token's user exists in `users` with its current name and image. */
   async ensureUser(identity: Identity): Promise<void> {
     const stamp = `${identity.name}\u0000${identity.image}`;
@@ -154,12 +159,12 @@ export class Chat {
     return conversations.getConversation(this.sql, identity.userId, id);
   }
 
-  memberships(userId: string) {
-    return conversations.memberships(this.sql, userId);
+  membershipIds(userId: string) {
+    return conversations.membershipIds(this.sql, userId);
   }
 
-  lastSeqs(ids: string[]) {
-    return conversations.lastSeqs(this.sql, ids);
+  streamPositions(userId: string, ids: string[]) {
+    return conversations.streamPositions(this.sql, userId, ids);
   }
 
   loadStream(conversationId: string, afterSeq: number, limit: number) {

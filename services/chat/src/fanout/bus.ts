@@ -1,11 +1,19 @@
 /**
  * The fan-out bus: events committed by any instance reach every instance.
  * Postgres LISTEN/NOTIFY is the default implementation; a broker can replace it
- * behind this interface. Message sends are the exception: the `chat_send_messages`
+ * behind this interface. Message sends are the exception: the `chat_send_messages_v2`
  * statement NOTIFYs from SQL in the PgBus payload format (see `NOTIFY_LIMITS`), so a
  * broker would need that statement to write to an outbox instead.
  */
 import type { Sql, TransactionSql } from 'postgres';
+
+/**
+ * How an event changes who may receive the rest of its stream. `removed`: that user's
+ * sockets get this event and nothing after it; `closed` (the conversation was deleted):
+ * everyone's. Joining is not here: a socket starts a stream only from a membership read
+ * in one snapshot with the stream's position (ws/resume.ts).
+ */
+export type AccessChange = { kind: 'removed'; userId: string } | { kind: 'closed' };
 
 /** A committed event in a conversation's seq stream. */
 export interface StreamEvent {
@@ -13,6 +21,8 @@ export interface StreamEvent {
   seq: number;
   /** The serialised server frame, or null when the receiver must read it from the database. */
   frame: string | null;
+  /** Set on the events that end someone's membership. */
+  access: AccessChange | null;
 }
 
 /**

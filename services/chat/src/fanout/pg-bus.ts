@@ -1,20 +1,24 @@
 /**
  * LISTEN/NOTIFY bus. One dedicated connection per instance listens; writers NOTIFY
- * inside their transaction. Payload format (kept far below the 8000-byte limit):
- *   "<conversationId> <seq> <frame>"  lines, joined by "\n"   (stream events)
- *   "<conversationId> <seq> -"        the frame is too large: read it from the database
- *   "~<target> <exclude|-> <frame>"    a signal
- * Lines of one payload are handled in order, so a membership control published after
- * an event in the same transaction takes effect after that event.
+ * inside their transaction. A payload (kept far below the 8000-byte limit) is a JSON
+ * array of records, so no field can end a record or start another, whatever a user id
+ * or a body holds:
+ *   ["e", conversationId, seq, frame | null, access | null]   a stream event; a null frame
+ *                                                           is too large: read the row
+ *   ["s", target, exclude | null, frame]                     a signal
+ * access is null, ["removed", userId] or ["closed"]. Every decoded field is validated;
+ * a record that fails is dropped and counted, never acted on. Records of one payload are
+ * handled in order, so a control published after an event in the same transaction takes
+ * effect after that event. The channel name carries the format's version.
  */
 import postgres, { type Sql, type TransactionSql } from 'postgres';
 import type { Logger } from 'pino';
-import type { Bus, BusListener, Signal, StreamEvent } from './bus.ts';
+import type { AccessChange, Bus, BusListener, Signal, StreamEvent } from './bus.ts';
 
-const CHANNEL = 'chat_events';
+const CHANNEL = 'chat_events_v2';
 /** Postgres rejects payloads of 8000 bytes or more. */
 const MAX_PAYLOAD_BYTES = 7500;
-/** Larger frames travel by reference. */
+/** Event records larger than this (frames as JSON-escaped) travel by reference. */
 const MAX_INLINE_FRAME_BYTES = 3000;
 
 /** For writers that NOTIFY from SQL in this format (the `chat_send_messages` function). */
@@ -26,6 +30,8 @@ export interface PgBusOptions {
   /** First reconnect delay; it doubles per failed attempt up to 5 s. */
   retryBaseMs?: number;
   onReconnect?: () => void;
+  /** A record failed validation and was dropped. */
+  onInvalid?: () => void;
 }
 
 export class PgBus implements Bus {
@@ -42,7 +48,8 @@ export class PgBus implements Bus {
   async publish(tx: TransactionSql | Sql, events: StreamEvent[], signals: Signal[] = []): Promise<void> {
     const payloads = encode(events, signals);
     if (payloads.length === 1) await tx`select pg_notify(${CHANNEL}, ${payloads[0]!})`;
-    else if (payloads.length > 1) await tx`select pg_notify(${CHANNEL}, p) from unnest(${payloads}::text[]) p`;
+    // Several payloads travel as one JSON array parameter (a text[] literal would need escaping of its own).
+    else if (payloads.length > 1) await tx`select pg_notify(${CHANNEL}, p) from json_array_elements_text(${JSON.stringify(payloads)}::json) p`;
   }
 
   async signal(signals: Signal[]): Promise<void> {
@@ -121,63 +128,107 @@ export class PgBus implements Bus {
   private receive(payload: string): void {
     const listener = this.listener;
     if (!listener) return;
-    try {
-      decode(payload, listener);
-    } catch (error) {
-      this.options.log.error({ err: error }, 'undecodable fan-out payload');
+    const invalid = decode(payload, listener);
+    if (invalid > 0) {
+      this.options.onInvalid?.();
+      this.options.log.error({ invalid }, 'dropped undecodable fan-out records');
     }
   }
 }
 
-function eventLine(event: StreamEvent): string {
-  const inline = event.frame !== null && Buffer.byteLength(event.frame) <= MAX_INLINE_FRAME_BYTES;
-  return `${event.conversationId} ${event.seq} ${inline ? event.frame : '-'}`;
+function eventRecord(event: StreamEvent): string {
+  const access = event.access === null ? null : event.access.kind === 'removed' ? ['removed', event.access.userId] : ['closed'];
+  if (event.frame !== null) {
+    const inline = JSON.stringify(['e', event.conversationId, event.seq, event.frame, access]);
+    if (Buffer.byteLength(inline) <= MAX_INLINE_FRAME_BYTES) return inline;
+  }
+  return JSON.stringify(['e', event.conversationId, event.seq, null, access]);
 }
 
-function signalLine(signal: Signal): string {
-  const line = `~${signal.target} ${signal.exclude ?? '-'} ${signal.frame}`;
-  if (Buffer.byteLength(line) > MAX_PAYLOAD_BYTES) throw new Error('signal frame too large for the bus');
-  return line;
+function signalRecord(signal: Signal): string {
+  const record = JSON.stringify(['s', signal.target, signal.exclude, signal.frame]);
+  if (Buffer.byteLength(record) > MAX_PAYLOAD_BYTES - 2) throw new Error('signal frame too large for the bus');
+  return record;
 }
 
-/** Packs lines into as few payloads as fit under the limit, keeping their order. */
+/** Packs records into as few JSON-array payloads as fit under the limit, keeping their order. */
 export function encode(events: StreamEvent[], signals: Signal[] = []): string[] {
   const payloads: string[] = [];
-  let current = '';
-  let currentBytes = 0;
-  for (const line of [...events.map(eventLine), ...signals.map(signalLine)]) {
-    const bytes = Buffer.byteLength(line);
-    if (current && currentBytes + 1 + bytes > MAX_PAYLOAD_BYTES) {
-      payloads.push(current);
-      current = '';
-      currentBytes = 0;
+  let current: string[] = [];
+  let currentBytes = 2; // the brackets
+  for (const record of [...events.map(eventRecord), ...signals.map(signalRecord)]) {
+    const bytes = Buffer.byteLength(record);
+    if (current.length > 0 && currentBytes + 1 + bytes > MAX_PAYLOAD_BYTES) {
+      payloads.push(`[${current.join(',')}]`);
+      current = [];
+      currentBytes = 2;
     }
-    current = current ? `${current}\n${line}` : line;
-    currentBytes += (currentBytes ? 1 : 0) + bytes;
+    currentBytes += (current.length > 0 ? 1 : 0) + bytes;
+    current.push(record);
   }
-  if (current) payloads.push(current);
+  if (current.length > 0) payloads.push(`[${current.join(',')}]`);
   return payloads;
 }
 
-/** Frames are JSON: they never contain a raw newline, so lines split cleanly. */
-export function decode(payload: string, listener: Pick<BusListener, 'onEvents' | 'onSignal'>): void {
-  let events: StreamEvent[] = [];
-  let start = 0;
-  while (start < payload.length) {
-    let end = payload.indexOf('\n', start);
-    if (end < 0) end = payload.length;
-    const a = payload.indexOf(' ', start);
-    const b = payload.indexOf(' ', a + 1);
-    const frame = payload.slice(b + 1, end);
-    if (payload[start] === '~') {
-      if (events.length) listener.onEvents(events);
-      events = [];
-      const exclude = payload.slice(a + 1, b);
-      listener.onSignal({ target: payload.slice(start + 1, a), exclude: exclude === '-' ? null : exclude, frame });
-    } else {
-      events.push({ conversationId: payload.slice(start, a), seq: Number(payload.slice(a + 1, b)), frame: frame === '-' ? null : frame });
-    }
-    start = end + 1;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+const MAX_USER_ID = 255;
+const isUserId = (value: unknown): value is string => typeof value === 'string' && value.length > 0 && value.length <= MAX_USER_ID;
+
+function toAccess(value: unknown): AccessChange | null | undefined {
+  if (value === null) return null;
+  if (!Array.isArray(value)) return undefined;
+  if (value.length === 1 && value[0] === 'closed') return { kind: 'closed' };
+  if (value.length === 2 && value[0] === 'removed' && isUserId(value[1])) return { kind: 'removed', userId: value[1] };
+  return undefined;
+}
+
+function toEvent(record: unknown[]): StreamEvent | null {
+  const [, conversationId, seq, frame, rawAccess] = record;
+  if (record.length !== 5 || typeof conversationId !== 'string' || !UUID.test(conversationId)) return null;
+  if (typeof seq !== 'number' || !Number.isSafeInteger(seq) || seq < 1) return null;
+  if (frame !== null && typeof frame !== 'string') return null;
+  const access = toAccess(rawAccess);
+  if (access === undefined) return null;
+  return { conversationId, seq, frame, access };
+}
+
+function toSignal(record: unknown[]): Signal | null {
+  const [, target, exclude, frame] = record;
+  if (record.length !== 4 || typeof target !== 'string' || typeof frame !== 'string') return null;
+  const id = target.slice(2);
+  const valid = target.startsWith('c:') ? UUID.test(id) : target.startsWith('u:') && isUserId(id);
+  if (!valid || (exclude !== null && !isUserId(exclude))) return null;
+  return { target, exclude, frame };
+}
+
+/**
+ * Hands a payload's records to the listener in order; returns how many were dropped
+ * as invalid (a payload that is not a JSON array counts as one).
+ */
+export function decode(payload: string, listener: Pick<BusListener, 'onEvents' | 'onSignal'>): number {
+  let records: unknown;
+  try {
+    records = JSON.parse(payload);
+  } catch {
+    return 1;
   }
-  if (events.length) listener.onEvents(events);
+  if (!Array.isArray(records)) return 1;
+  let invalid = 0;
+  let events: StreamEvent[] = [];
+  for (const record of records) {
+    const kind = Array.isArray(record) ? record[0] : undefined;
+    const event = kind === 'e' ? toEvent(record as unknown[]) : null;
+    const signal = kind === 's' ? toSignal(record as unknown[]) : null;
+    if (event) {
+      events.push(event);
+    } else if (signal) {
+      if (events.length > 0) listener.onEvents(events);
+      events = [];
+      listener.onSignal(signal);
+    } else {
+      invalid++;
+    }
+  }
+  if (events.length > 0) listener.onEvents(events);
+  return invalid;
 }

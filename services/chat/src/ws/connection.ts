@@ -1,7 +1,9 @@
 /**
  * One WebSocket: what it has been sent per conversation, its outgoing frames and
- * its end. Delivery skips anything at or below the last seq sent, so replay and the
- * live stream can overlap without duplicates.
+ * its end. Every stream event reaches the socket through one rule (`apply`): only for a
+ * subscribed conversation, only above the last seq sent (so replay and the live stream
+ * overlap without duplicates), and an event that ends the user's membership is the last
+ * one the socket gets from that conversation.
  */
 import { ERRORS, type AckFrame, type ErrorFrame } from '@chat/protocol';
 import type { Logger } from 'pino';
@@ -9,16 +11,21 @@ import type { WebSocket } from 'ws';
 import type { Identity } from '../auth/session-token.ts';
 import type { AppError, ErrorCode } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
-import type { FrameData, Subscriber } from './rooms.ts';
+import type { LoadedEvent } from '../db/messages.ts';
+import type { Delivery, FrameData, Subscriber } from './rooms.ts';
 
 /** Live events held for a socket while its resume replays from the database. */
 const MAX_BACKLOG = 10_000;
 
 export class Connection implements Subscriber {
-  /** Conversation id → last seq sent. A key exists exactly for subscribed conversations. */
+  /**
+   * Conversation id → last seq sent. A key exists exactly for subscribed conversations:
+   * set only from a membership read in one snapshot with the stream's position, removed
+   * by the event that ends the membership.
+   */
   readonly lastSent = new Map<string, number>();
   /** Non-null while catching up. */
-  private backlog: [string, number, FrameData][] | null = null;
+  private backlog: [string, Delivery][] | null = null;
   /** Set by a pong or any frame; cleared by each heartbeat tick. */
   alive = true;
   closed = false;
@@ -34,6 +41,8 @@ export class Connection implements Subscriber {
     private readonly parentLog: Logger,
     private readonly metrics: Metrics,
     private readonly maxBufferedBytes: number,
+    /** Where the connection leaves a conversation's room when its subscription ends. */
+    private readonly rooms: { leave(conversationId: string, subscriber: Subscriber): void },
   ) {}
 
   get userId(): string {
@@ -46,19 +55,35 @@ export class Connection implements Subscriber {
   }
   private childLog: Logger | null = null;
 
-  deliver(conversationId: string, seq: number, frame: FrameData): void {
+  deliver(conversationId: string, event: Delivery): void {
     if (this.backlog) {
       if (this.backlog.length >= MAX_BACKLOG) {
         this.metrics.slowConsumers.inc();
         return this.close('SLOW_CONSUMER');
       }
-      this.backlog.push([conversationId, seq, frame]);
+      this.backlog.push([conversationId, event]);
       return;
     }
+    this.apply(conversationId, event);
+  }
+
+  /** Events read from the database while catching up, in seq order, under the same rule. */
+  replay(conversationId: string, events: LoadedEvent[]): void {
+    for (const event of events) this.apply(conversationId, { seq: event.seq, data: event.frame, access: event.access });
+  }
+
+  /** The delivery rule: see the class comment. */
+  private apply(conversationId: string, event: Delivery): void {
     const last = this.lastSent.get(conversationId);
-    if (last === undefined || seq <= last) return;
-    this.lastSent.set(conversationId, seq);
-    this.sendRaw(frame);
+    if (last === undefined || event.seq <= last) return;
+    this.lastSent.set(conversationId, event.seq);
+    this.sendRaw(event.data);
+    const access = event.access;
+    if (access && (access.kind === 'closed' || access.userId === this.userId)) this.unsubscribe(conversationId);
+  }
+
+  signal(conversationId: string, frame: FrameData): void {
+    if (this.lastSent.has(conversationId)) this.sendRaw(frame);
   }
 
   /** Runs catch-ups one after another: two replays must never interleave on one socket. */
@@ -85,9 +110,11 @@ export class Connection implements Subscriber {
     return this.typing ? [...this.typing.keys()] : [];
   }
 
-  /** Stops delivering a conversation (the user left or was removed). */
+  /** Stops delivering a conversation (the user left or was removed, or it was deleted). */
   unsubscribe(conversationId: string): void {
     this.lastSent.delete(conversationId);
+    this.typing?.delete(conversationId);
+    this.rooms.leave(conversationId, this);
   }
 
   startCatchUp(): void {
@@ -97,7 +124,7 @@ export class Connection implements Subscriber {
   endCatchUp(): void {
     const backlog = this.backlog;
     this.backlog = null;
-    if (backlog) for (const [conversationId, seq, frame] of backlog) this.deliver(conversationId, seq, frame);
+    if (backlog) for (const [conversationId, event] of backlog) this.apply(conversationId, event);
   }
 
   sendRaw(data: FrameData, onWritten?: (error?: Error) => void): void {

@@ -47,7 +47,7 @@ export class Gateway {
     const { metrics } = this.deps;
     const id = randomUUID();
     const identity = request.identity;
-    const connection = new Connection(id, identity, socket, this.log, metrics, this.options.maxSocketBufferBytes);
+    const connection = new Connection(id, identity, socket, this.log, metrics, this.options.maxSocketBufferBytes, this.deps.rooms);
 
     // Attach handlers synchronously, before anything awaits, or early frames are lost.
     socket.on('message', (data, isBinary) => this.onMessage(connection, data, isBinary));

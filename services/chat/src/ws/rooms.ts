@@ -5,37 +5,50 @@
  * notification, a frame sent by reference, or everything after a listener reconnect).
  */
 import type { Logger } from 'pino';
-import type { StreamEvent } from '../fanout/bus.ts';
+import type { AccessChange, StreamEvent } from '../fanout/bus.ts';
+import type { LoadedEvent } from '../db/messages.ts';
 
 /** A frame as text, or already encoded once for all of its recipients. */
 export type FrameData = string | Buffer;
 
-export interface Subscriber {
-  readonly userId: string;
-  deliver(conversationId: string, seq: number, frame: FrameData): void;
-  /** Sends a signal frame (no seq) as is. */
-  sendRaw(frame: FrameData): void;
+/** A stream event as a room hands it to each subscriber. */
+export interface Delivery {
+  seq: number;
+  data: FrameData;
+  access: AccessChange | null;
 }
 
-export interface LoadedEvent {
-  seq: number;
-  frame: string;
+export interface Subscriber {
+  readonly userId: string;
+  /** A stream event, in seq order; the subscriber decides whether its user may see it. */
+  deliver(conversationId: string, event: Delivery): void;
+  /** A room-wide signal (no seq), for subscribers whose membership is confirmed. */
+  signal(conversationId: string, frame: FrameData): void;
 }
+
+export type { LoadedEvent };
 
 /** Reads committed events with seq > afterSeq, ascending. */
 export type EventLoader = (conversationId: string, afterSeq: number, limit: number) => Promise<LoadedEvent[]>;
+
+interface Pending {
+  frame: string | null;
+  access: AccessChange | null;
+}
 
 interface Room {
   id: string;
   /** Highest seq passed on; null until the first subscriber read the conversation's state. */
   seq: number | null;
   subscribers: Set<Subscriber>;
-  pending: Map<number, string | null>;
+  pending: Map<number, Pending>;
   filling: boolean;
 }
 
 const FILL_PAGE = 500;
 const FILL_RETRY_MS = 500;
+/** Pages one gap fill may read before it yields to the next notification (bounds every loop). */
+const FILL_MAX_PAGES = 20;
 
 export class Rooms {
   private readonly rooms = new Map<string, Room>();
@@ -46,6 +59,8 @@ export class Rooms {
     private readonly onGapFilled?: (events: number) => void,
     /** Called once per event passed on live (not for gap fills). */
     private readonly onLive?: (frame: string) => void,
+    /** Called with the number of pending events dropped because the database has no such seq. */
+    private readonly onDropped?: (events: number) => void,
   ) {}
 
   get size(): number {
@@ -81,8 +96,8 @@ export class Rooms {
     const touched = new Set<Room>();
     for (const event of events) {
       const room = this.rooms.get(event.conversationId);
-      if (!room || (room.seq !== null && event.seq <= room.seq)) continue;
-      room.pending.set(event.seq, event.frame);
+      if (!room || !Number.isSafeInteger(event.seq) || (room.seq !== null && event.seq <= room.seq)) continue;
+      room.pending.set(event.seq, { frame: event.frame, access: event.access });
       touched.add(room);
     }
     for (const room of touched) this.advance(room);
@@ -93,7 +108,7 @@ export class Rooms {
     const room = this.rooms.get(conversationId);
     if (!room) return;
     const data = Buffer.from(frame);
-    for (const subscriber of room.subscribers) if (subscriber.userId !== exclude) subscriber.sendRaw(data);
+    for (const subscriber of room.subscribers) if (subscriber.userId !== exclude) subscriber.signal(conversationId, data);
   }
 
   /** After a listener outage: read whatever each room may have missed. */
@@ -105,25 +120,38 @@ export class Rooms {
     if (room.seq === null || room.filling) return;
     let seq = room.seq;
     for (;;) {
-      const frame = room.pending.get(seq + 1);
-      if (frame === undefined || frame === null) break;
+      const next = room.pending.get(seq + 1);
+      if (next === undefined || next.frame === null) break;
       room.pending.delete(++seq);
       room.seq = seq;
-      // Encode once; every recipient's socket writes the same bytes.
-      const data = Buffer.from(frame);
-      for (const subscriber of room.subscribers) subscriber.deliver(room.id, seq, data);
-      this.onLive?.(frame);
+      this.pass(room, { seq, frame: next.frame, access: next.access });
+      this.onLive?.(next.frame);
     }
     for (const pendingSeq of room.pending.keys()) if (pendingSeq <= seq) room.pending.delete(pendingSeq);
     if (room.pending.size > 0) void this.fill(room);
   }
 
+  /** Encodes once; every subscriber's socket writes the same bytes (or skips them). */
+  private pass(room: Room, event: LoadedEvent): void {
+    const delivery: Delivery = { seq: event.seq, data: Buffer.from(event.frame), access: event.access };
+    for (const subscriber of room.subscribers) subscriber.deliver(room.id, delivery);
+  }
+
+  /**
+   * Reads the gap from the database, at most FILL_MAX_PAGES pages at a time. Seqs are
+   * taken under the conversation's lock and published after commit, in commit order, so
+   * an event that was pending before the read began is in the database if it is real:
+   * one the read did not find was never committed (a forged or corrupt record) and is
+   * dropped, never waited or looped on.
+   */
   private async fill(room: Room): Promise<void> {
     if (room.filling || room.seq === null) return;
     room.filling = true;
+    const before = [...room.pending.keys()];
     let filled = 0;
+    let reachedEnd = false;
     try {
-      for (;;) {
+      for (let page = 0; page < FILL_MAX_PAGES && !reachedEnd; page++) {
         const events = await this.load(room.id, room.seq, FILL_PAGE);
         if (this.rooms.get(room.id) !== room) return; // everyone left meanwhile
         for (const event of events) {
@@ -131,13 +159,19 @@ export class Rooms {
           room.seq = event.seq;
           room.pending.delete(event.seq);
           filled++;
-          const data = Buffer.from(event.frame);
-          for (const subscriber of room.subscribers) subscriber.deliver(room.id, event.seq, data);
+          this.pass(room, event);
         }
-        if (events.length < FILL_PAGE) break;
+        reachedEnd = events.length < FILL_PAGE;
       }
       room.filling = false;
       if (filled > 0) this.onGapFilled?.(filled);
+      if (reachedEnd) {
+        const phantom = before.filter((seq) => seq > room.seq! && room.pending.delete(seq));
+        if (phantom.length > 0) {
+          this.onDropped?.(phantom.length);
+          this.log.warn({ conversationId: room.id, dropped: phantom.length }, 'dropped fan-out events the database does not have');
+        }
+      }
       this.advance(room);
     } catch (error) {
       room.filling = false;
