@@ -61,7 +61,7 @@ describe.sequential('chat panel', () => {
     await visitor.context.close();
   });
 
-  it('signs both users in; the token endpoint serves the session token without caching', async () => {
+  it('signs both users in; the token endpoint serves a chat credential without caching', async () => {
     await signIn(alice, webUrl, 'alice', '/products/ceramic-mug');
     await signIn(carol, webUrl, 'carol', '/');
     const token = await alice.page.evaluate(async () => {
@@ -70,7 +70,8 @@ describe.sequential('chat panel', () => {
     });
     expect(token.status).toBe(200);
     expect(token.cacheControl).toBe('no-store');
-    expect(token.body.token.split('.')).toHaveLength(5); // an encrypted JWT (JWE), as NextAuth stores it
+    // A short-lived signed chat credential, never the session token (see chat-credential.test.ts).
+    expect(token.body.token.split('.')).toHaveLength(3);
     // The session cookie itself stays out of reach of page scripts.
     expect(await alice.page.evaluate(() => document.cookie)).not.toContain('session-token');
   });

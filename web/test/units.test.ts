@@ -1,4 +1,4 @@
-/** The pieces of the panel that need no browser: cache folding, ticks, identicons, the shared dev secret. */
+/** The pieces of the panel that need no browser: cache folding, ticks, identicons, the shared dev secret, chat credentials. */
 import type { ConversationList, HistoryPage, Member, Message } from '@chat/protocol';
 import { DEV_AUTH_SECRET as SERVICE_DEV_SECRET } from '@chat/service/config';
 import { describe, expect, it, vi } from 'vitest';
@@ -7,6 +7,9 @@ import { identicon } from '../components/chat/identicon.tsx';
 import { describeConnection } from '../components/chat/connection-status.tsx';
 import { DEV_AUTH_SECRET } from '../lib/auth.ts';
 import { TypingStore } from '../components/chat/typing-store.ts';
+import { createTokenSource, SignedOutError } from '../components/chat/token.ts';
+import { chatCredentialTtlSec, mintChatCredential } from '../lib/chat-credential.ts';
+import { createSessionTokenVerifier } from '../../services/chat/src/auth/session-token.ts';
 
 const at = '2025-01-01T00:00:00.000Z';
 const cid = '00000000-0000-4000-8000-000000000001';
@@ -129,6 +132,49 @@ describe('typing indicator', () => {
       store.dispose();
     } finally {
       vi.useRealTimers();
+    }
+  });
+});
+
+describe('chat credentials', () => {
+  const secret = 'unit-secret-0123456789abcdef0123456789abcdef';
+  const verifier = () =>
+    createSessionTokenVerifier({ secrets: [secret], clockToleranceSec: 0, systemRoleClaim: 'chatRole', maxSessionAgeSec: 30 * 24 * 3600, chatCredentialMaxTtlSec: 3600 });
+
+  it('minted by the storefront are what the chat service verifies (same key, issuer and audience)', async () => {
+    const { token, expiresAt } = await mintChatCredential({ id: 'alice', name: 'Alice', picture: 'https://img.example/a.png', role: 'admin' }, { secret, ttlSec: 600 });
+    expect(expiresAt - Date.now() / 1000).toBeGreaterThan(598);
+    expect(await (await verifier()).verify(token)).toEqual({ userId: 'alice', name: 'Alice', image: 'https://img.example/a.png', systemRole: 'admin', expiresAt });
+    // Never from a cookie, and never under another secret.
+    await expect((await verifier()).verify(token, 'next-auth.session-token')).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
+    const { token: other } = await mintChatCredential({ id: 'alice' }, { secret: `${secret}-other`, ttlSec: 600 });
+    await expect((await verifier()).verify(other)).rejects.toMatchObject({ code: 'UNAUTHENTICATED' });
+  });
+
+  it('live CHAT_CREDENTIAL_TTL_SEC seconds: ten minutes unless set, within 30 s to an hour', () => {
+    expect(chatCredentialTtlSec({})).toBe(600);
+    expect(chatCredentialTtlSec({ CHAT_CREDENTIAL_TTL_SEC: '120' })).toBe(120);
+    for (const bad of ['10', '3601', '1.5', 'ten']) expect(() => chatCredentialTtlSec({ CHAT_CREDENTIAL_TTL_SEC: bad })).toThrow(/CHAT_CREDENTIAL_TTL_SEC/);
+  });
+
+  it('are reused by the panel while more than half their lifetime is left, then fetched anew', async () => {
+    let clock = 1_000_000;
+    let served = 0;
+    const fetchMock = vi.fn(async () => new Response(JSON.stringify({ token: `t${++served}`, expiresIn: 60 }), { headers: { 'content-type': 'application/json' } }));
+    vi.stubGlobal('fetch', fetchMock);
+    try {
+      const getToken = createTokenSource('/api/chat-token', () => clock);
+      expect(await Promise.all([getToken(), getToken()])).toEqual(['t1', 't1']); // one request for concurrent callers
+      clock += 29_000;
+      expect(await getToken()).toBe('t1');
+      clock += 1_000; // half of 60 s
+      expect(await getToken()).toBe('t2');
+      expect(await getToken({ refresh: true })).toBe('t3');
+      expect(fetchMock).toHaveBeenCalledTimes(3);
+      fetchMock.mockImplementationOnce(async () => new Response('{}', { status: 401 }));
+      await expect(getToken({ refresh: true })).rejects.toBeInstanceOf(SignedOutError);
+    } finally {
+      vi.unstubAllGlobals();
     }
   });
 });

@@ -188,11 +188,12 @@ async function controlServer(service: ServiceControl): Promise<{ server: Server;
   return { server, url: `http://127.0.0.1:${port}` };
 }
 
-/** The environment of `next build` / `next start`: the test secret and a dist folder of their own. */
+/** The environment of `next build` / `next start`: the test secret, a one-minute chat credential and a dist folder of their own. */
 function nextEnv(extra: Record<string, string>): NodeJS.ProcessEnv {
   // Vitest sets NODE_ENV=test; next picks production itself. AUTH_SECRET would shadow nothing but confuse.
   const { NODE_ENV: _nodeEnv, AUTH_SECRET: _authSecret, ...inherited } = process.env;
-  return { ...inherited, ...extra, NEXTAUTH_SECRET: TEST_SECRET, NEXT_DIST_DIR: distDir, NEXT_TELEMETRY_DISABLED: '1' } as unknown as NodeJS.ProcessEnv;
+  // Chat credentials live a minute (the default is ten), so the panel renews them during the run.
+  return { ...inherited, ...extra, NEXTAUTH_SECRET: TEST_SECRET, CHAT_CREDENTIAL_TTL_SEC: '60', NEXT_DIST_DIR: distDir, NEXT_TELEMETRY_DISABLED: '1' } as unknown as NodeJS.ProcessEnv;
 }
 
 /** Everything the client bundle is built from: a change means a new build. */

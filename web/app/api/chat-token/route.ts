@@ -1,11 +1,13 @@
 /**
- * Hands the session token (the encrypted NextAuth JWT from the httpOnly session cookie)
- * to the same-origin chat panel, which presents it to the chat service as a bearer token.
- * The cookie itself stays httpOnly; this response is never cached.
+ * Hands the same-origin chat panel a short-lived chat credential for the signed-in user
+ * (lib/chat-credential.ts), which it presents to the chat service as a bearer token and
+ * renews before it expires. Never the session token itself: that stays in its httpOnly
+ * cookie, out of reach of page scripts. This response is never cached.
  */
 import { getToken } from 'next-auth/jwt';
 import { NextResponse, type NextRequest } from 'next/server';
 import { authSecret } from '@/lib/auth';
+import { chatCredentialTtlSec, mintChatCredential } from '@/lib/chat-credential';
 
 export const dynamic = 'force-dynamic';
 
@@ -18,11 +20,19 @@ export async function GET(req: NextRequest): Promise<NextResponse> {
     return NextResponse.json({ code: 'FORBIDDEN', message: 'Same-origin requests only.' }, { status: 403, headers: NO_STORE });
   }
   const secret = authSecret();
-  // Decoding first rejects a tampered or expired cookie; the raw form is what the service decrypts.
-  const session = await getToken({ req, secret });
-  const token = session?.sub ? await getToken({ req, secret, raw: true }) : null;
-  if (!token) {
+  // Decrypting the session cookie rejects a tampered, expired or foreign one.
+  const session = secret ? await getToken({ req, secret }) : null;
+  if (!secret || !session?.sub) {
     return NextResponse.json({ code: 'UNAUTHENTICATED', message: 'Sign in to chat.' }, { status: 401, headers: NO_STORE });
   }
-  return NextResponse.json({ token }, { headers: NO_STORE });
+  const ttlSec = chatCredentialTtlSec();
+  const credential = await mintChatCredential(
+    { id: session.sub, name: session.name, picture: session.picture, role: session.chatRole },
+    { secret, ttlSec },
+  );
+  // expiresIn as well as expiresAt: the page's clock may differ from the server's.
+  return NextResponse.json(
+    { token: credential.token, expiresAt: new Date(credential.expiresAt * 1000).toISOString(), expiresIn: ttlSec },
+    { headers: NO_STORE },
+  );
 }
