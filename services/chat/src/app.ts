@@ -7,7 +7,7 @@ import cors from '@fastify/cors';
 import rateLimit from '@fastify/rate-limit';
 import websocket from '@fastify/websocket';
 import helmet from 'helmet';
-import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import pino, { type Logger } from 'pino';
 import { BurstyRateLimiter, RateLimiterMemory } from 'rate-limiter-flexible';
 import { authenticator, originGuard } from './auth/authenticate.ts';
@@ -152,6 +152,18 @@ export async function buildApp(config: Readonly<Config>, logger: Logger = create
     bodyLimit: 256 * 1024,
     genReqId: () => crypto.randomUUID(),
     trustProxy: typeof config.trustProxy === 'number' ? trustHops(config.trustProxy) : config.trustProxy,
+    // Every server timeout is set, so no client holds a connection open by saying nothing:
+    // headers, the whole request, an idle keep-alive, and any silence on the socket (upgraded
+    // sockets leave the last one for the heartbeat). Header and request timeouts are checked
+    // on an interval, kept well under the shorter of the two.
+    connectionTimeout: config.httpIdleTimeoutMs,
+    keepAliveTimeout: config.httpKeepAliveTimeoutMs,
+    requestTimeout: config.httpRequestTimeoutMs,
+    http: {
+      headersTimeout: config.httpHeadersTimeoutMs,
+      requestTimeout: config.httpRequestTimeoutMs,
+      connectionsCheckingInterval: Math.min(1000, Math.max(25, Math.floor(config.httpHeadersTimeoutMs / 4))),
+    },
     // Router-level failures (a malformed URL, an over-long path parameter) get the catalog's shape too.
     frameworkErrors: (error, request, reply: FastifyReply) => {
       securityHeaders(request.raw, reply.raw, () => {});
@@ -163,6 +175,12 @@ export async function buildApp(config: Readonly<Config>, logger: Logger = create
     ajv: { customOptions: { removeAdditional: false } },
   }) as unknown as FastifyInstance;
   app.addHook('onRequest', (request, reply, done) => securityHeaders(request.raw, reply.raw, (error) => done(error as Error | undefined)));
+  // An answer sent while the request body is still arriving (a refusal before the body is
+  // read: 401, 403, 429, 413) ends the connection, rather than reading and discarding
+  // whatever the client goes on sending.
+  app.addHook('onSend', async (request, reply) => {
+    if (!request.raw.complete) reply.header('connection', 'close');
+  });
   registerErrorHandler(app, metrics);
   refuseNonFiniteNumbers(app);
   // Browsers on the storefront's origin call /v1 with a bearer token (never cookies), so
@@ -209,16 +227,24 @@ export async function buildApp(config: Readonly<Config>, logger: Logger = create
     handler: (_request, reply) => reply.status(426).header('upgrade', 'websocket').send(new AppError('UPGRADE_REQUIRED').toBody()),
     wsHandler: (socket, request) => gateway.accept(socket, request),
   });
-  // Cookie-authenticated writes must come from an allowed origin (CSRF), like cookie sockets.
-  const authenticateHttp = async (request: FastifyRequest, reply: FastifyReply) => {
-    await authenticate(request, reply);
-    if (request.method !== 'GET' && request.method !== 'HEAD') await checkOrigin(request);
-  };
-  await app.register(conversationRoutes, { prefix: '/v1', chat, authenticate: authenticateHttp, sendLimiter });
-  await app.register(attachmentRoutes, { prefix: '/v1', chat, authenticate, sendLimiter, config });
-  await app.register(adminRoutes, { prefix: '/v1', chat, authenticate: authenticateHttp, sendLimiter, typingLimiter });
-  await app.register(searchRoutes, { prefix: '/v1', chat, authenticate });
-  await app.register(threadRoutes, { prefix: '/v1', chat, authenticate });
+  // One door for every /v1 route: the caller is authenticated in preParsing, after the
+  // per-IP limit (onRequest) and before any body is read, so an anonymous caller never makes
+  // the server wait for or buffer a body. Cookie-authenticated writes must also come from an
+  // allowed origin (CSRF), like cookie sockets.
+  await app.register(
+    async (v1) => {
+      v1.addHook('preParsing', async (request, reply) => {
+        await authenticate(request, reply);
+        if (request.method !== 'GET' && request.method !== 'HEAD') await checkOrigin(request);
+      });
+      await v1.register(conversationRoutes, { chat, sendLimiter });
+      await v1.register(attachmentRoutes, { chat, sendLimiter, config });
+      await v1.register(adminRoutes, { chat, sendLimiter, typingLimiter });
+      await v1.register(searchRoutes, { chat });
+      await v1.register(threadRoutes, { chat });
+    },
+    { prefix: '/v1' },
+  );
   registerOps(app, { sql, bus, metrics, isDraining: () => gateway.draining });
 
   registry.startHeartbeat(config.heartbeatMs);
@@ -236,12 +262,17 @@ export async function buildApp(config: Readonly<Config>, logger: Logger = create
     chat,
     async drain() {
       gateway.draining = true;
-      const deadline = new Promise((resolve) => setTimeout(resolve, config.drainMs).unref());
-      await Promise.race([chat.drain(), deadline]);
+      const deadline = Date.now() + config.drainMs;
+      const timeLeft = () => new Promise<false>((resolve) => setTimeout(() => resolve(false), Math.max(0, deadline - Date.now())).unref());
+      await Promise.race([chat.drain(), timeLeft()]);
       // Let the acks of the last batch reach their sockets before saying goodbye.
       await new Promise((resolve) => setImmediate(resolve));
       gateway.closeAll();
-      await app.close();
+      // Requests still arriving (a slow or stalled body) get what is left of the drain time;
+      // then their connections are closed, so a stop never waits on a client.
+      const closing = app.close();
+      if (!(await Promise.race([closing.then(() => true), timeLeft()]))) app.server.closeAllConnections();
+      await closing;
     },
   };
 }

@@ -59,6 +59,14 @@ export interface Config {
   instanceId: string;
   /** Grace period for in-flight work on SIGTERM, ms. */
   drainMs: number;
+  /** Time to receive a request's headers, ms (the first request of a connection counts from its opening). */
+  httpHeadersTimeoutMs: number;
+  /** Time to receive a whole request, headers and body, ms (at least httpHeadersTimeoutMs). */
+  httpRequestTimeoutMs: number;
+  /** An idle keep-alive connection is closed after this long, ms. */
+  httpKeepAliveTimeoutMs: number;
+  /** A connection with no bytes in either direction for this long is closed, ms (before any upgrade completes; upgraded sockets have the heartbeat). */
+  httpIdleTimeoutMs: number;
   /** Largest attachment upload, bytes (the body is buffered in memory before it is stored). */
   maxAttachmentBytes: number;
   /** Content types (lower-case media types, no parameters) accepted for attachments. */
@@ -118,12 +126,19 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     logLevel: env.LOG_LEVEL ?? 'info',
     instanceId: env.INSTANCE_ID ?? `${process.pid}-${Math.random().toString(36).slice(2, 8)}`,
     drainMs: int(env, 'DRAIN_MS', 10_000, 0, 120_000),
+    httpHeadersTimeoutMs: int(env, 'HTTP_HEADERS_TIMEOUT_MS', 10_000, 100, 600_000),
+    httpRequestTimeoutMs: int(env, 'HTTP_REQUEST_TIMEOUT_MS', 120_000, 100, 3_600_000),
+    httpKeepAliveTimeoutMs: int(env, 'HTTP_KEEP_ALIVE_TIMEOUT_MS', 72_000, 100, 600_000),
+    httpIdleTimeoutMs: int(env, 'HTTP_IDLE_TIMEOUT_MS', 30_000, 100, 600_000),
     maxAttachmentBytes: int(env, 'MAX_ATTACHMENT_BYTES', 10 * 1024 * 1024, 1, 100 * 1024 * 1024),
     attachmentTypes: attachmentTypes(env.ATTACHMENT_TYPES),
     // Empty: <dataDir>/attachments, resolved below once overrides (a test's dataDir) are applied.
     attachmentsDir: env.ATTACHMENTS_DIR ? path.resolve(env.ATTACHMENTS_DIR) : '',
     ...overrides,
   };
+  if (config.httpHeadersTimeoutMs > config.httpRequestTimeoutMs) {
+    throw new ConfigError(`HTTP_HEADERS_TIMEOUT_MS (${config.httpHeadersTimeoutMs}) must not exceed HTTP_REQUEST_TIMEOUT_MS (${config.httpRequestTimeoutMs})`);
+  }
   if (!config.attachmentsDir) config.attachmentsDir = path.join(config.dataDir, 'attachments');
   if (config.authSecrets.length === 0) {
     if (env.NODE_ENV === 'production') {

@@ -29,9 +29,7 @@ import {
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { Limiter } from '../ws/handlers.ts';
-import { originGuard } from '../auth/authenticate.ts';
 import type { Config } from '../config.ts';
 import { deleteSentAttachment, findAttachment, insertAttachment } from '../db/attachments.ts';
 import type { Chat } from '../domain/chat.ts';
@@ -42,9 +40,8 @@ import { consume } from '../ws/handlers.ts';
 
 export interface AttachmentOptions {
   chat: Chat;
-  authenticate: (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
   sendLimiter: Limiter;
-  config: Pick<Config, 'maxAttachmentBytes' | 'attachmentTypes' | 'attachmentsDir' | 'allowedOrigins'>;
+  config: Pick<Config, 'maxAttachmentBytes' | 'attachmentTypes' | 'attachmentsDir'>;
   /** Defaults to the local-disk driver rooted at config.attachmentsDir. */
   storage?: BlobStorage;
 }
@@ -65,14 +62,12 @@ const errors = {
 };
 
 export const attachmentRoutes: FastifyPluginAsyncTypebox<AttachmentOptions> = async (app, options) => {
-  const { chat, authenticate, sendLimiter, config } = options;
+  const { chat, sendLimiter, config } = options;
   const storage = options.storage ?? new LocalDiskStorage(config.attachmentsDir);
   const allowed = new Set(config.attachmentTypes);
-  const checkOrigin = originGuard(config.allowedOrigins);
 
-  // Authenticate on request, before any body is read: an anonymous caller cannot make the
-  // server buffer an upload. (The same hook the other /v1 routes run at preValidation.)
-  app.addHook('onRequest', authenticate);
+  // The caller is authenticated (and a cookie-authenticated upload's origin checked) by the
+  // /v1 scope's preParsing hook (app.ts), before any body is read.
 
   // This scope parses only the allowed types, as raw bytes, up to the attachment limit.
   // Fastify answers 413 (PAYLOAD_TOO_LARGE) past the limit, from Content-Length or while reading.
@@ -99,7 +94,6 @@ export const attachmentRoutes: FastifyPluginAsyncTypebox<AttachmentOptions> = as
       },
       // Membership and rate limit before the body is read (params are validated only after parsing).
       preParsing: async (request, _reply, payload) => {
-        await checkOrigin(request); // a cookie-authenticated upload must come from an allowed origin (CSRF)
         const params = request.params as unknown;
         if (!Value.Check(ConversationParams, params)) throw new AppError('VALIDATION_FAILED', 'The conversation id is not a UUID.');
         await chat.access(request.identity, params.id);

@@ -20,7 +20,6 @@ import {
 } from '@chat/protocol';
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { preValidationHookHandler } from 'fastify';
 import * as actions from '../domain/actions.ts';
 import type { Chat } from '../domain/chat.ts';
 import { listPublic } from '../db/conversations.ts';
@@ -32,14 +31,11 @@ const change = { 200: ChangeResponse, ...errors };
 
 export interface AdminRouteOptions {
   chat: Chat;
-  authenticate: preValidationHookHandler;
   sendLimiter: Limiter;
   typingLimiter: Limiter;
 }
 
-export const adminRoutes: FastifyPluginAsyncTypebox<AdminRouteOptions> = async (app, { chat, authenticate, sendLimiter, typingLimiter }) => {
-  app.addHook('preValidation', authenticate);
-
+export const adminRoutes: FastifyPluginAsyncTypebox<AdminRouteOptions> = async (app, { chat, sendLimiter, typingLimiter }) => {
   app.get('/conversations/public', { schema: { tags: ['membership'], querystring: ConversationListQuery, response: { 200: PublicConversationList, ...errors } } }, async (request) =>
     listPublic(chat.sql, request.identity.userId, request.query),
   );

@@ -16,22 +16,18 @@ import {
 } from '@chat/protocol';
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { preValidationHookHandler } from 'fastify';
 import type { Limiter } from '../ws/handlers.ts';
 import type { Chat } from '../domain/chat.ts';
 import { consume } from '../ws/handlers.ts';
 
 export interface ApiOptions {
   chat: Chat;
-  authenticate: preValidationHookHandler;
   sendLimiter: Limiter;
 }
 
 const errors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse, 429: ErrorResponse, 503: ErrorResponse };
 
-export const conversationRoutes: FastifyPluginAsyncTypebox<ApiOptions> = async (app, { chat, authenticate, sendLimiter }) => {
-  app.addHook('preValidation', authenticate);
-
+export const conversationRoutes: FastifyPluginAsyncTypebox<ApiOptions> = async (app, { chat, sendLimiter }) => {
   app.get('/me', { schema: { tags: ['users'], response: { 200: User, ...errors } } }, async (request) => ({
     id: request.identity.userId,
     name: request.identity.name,

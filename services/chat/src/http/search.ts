@@ -5,13 +5,11 @@ import { decodeSearchCursor, searchMessages } from '../db/search.ts';
 import { AppError } from '../errors.ts';
 import type { ApiOptions } from './conversations.ts';
 
-export type ReadApiOptions = Pick<ApiOptions, 'chat' | 'authenticate'>;
+export type ReadApiOptions = Pick<ApiOptions, 'chat'>;
 
 const errors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 503: ErrorResponse };
 
-export const searchRoutes: FastifyPluginAsyncTypebox<ReadApiOptions> = async (app, { chat, authenticate }) => {
-  app.addHook('preValidation', authenticate);
-
+export const searchRoutes: FastifyPluginAsyncTypebox<ReadApiOptions> = async (app, { chat }) => {
   app.get(
     '/search',
     {

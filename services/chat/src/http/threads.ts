@@ -6,9 +6,7 @@ import type { ReadApiOptions } from './search.ts';
 
 const errors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse, 503: ErrorResponse };
 
-export const threadRoutes: FastifyPluginAsyncTypebox<ReadApiOptions> = async (app, { chat, authenticate }) => {
-  app.addHook('preValidation', authenticate);
-
+export const threadRoutes: FastifyPluginAsyncTypebox<ReadApiOptions> = async (app, { chat }) => {
   app.get(
     '/conversations/:id/messages/:messageId/replies',
     {
