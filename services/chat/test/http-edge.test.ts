@@ -16,16 +16,22 @@ let db: TestDatabase;
 let main: Instance;
 /** httpRatePerMin: LIMIT. */
 let limited: Instance;
+/** allowedOrigins: ['https://shop.example'] (CORS). */
+let shop: Instance;
 let token: string;
 
 beforeAll(async () => {
   db = await createTestDatabase();
-  [main, limited] = await Promise.all([startInstance(db.url), startInstance(db.url, { httpRatePerMin: LIMIT })]);
+  [main, limited, shop] = await Promise.all([
+    startInstance(db.url),
+    startInstance(db.url, { httpRatePerMin: LIMIT }),
+    startInstance(db.url, { allowedOrigins: ['https://shop.example'] }),
+  ]);
   token = await mintV4({ sub: 'edge-alice', name: 'Alice' });
 });
 
 afterAll(async () => {
-  await Promise.all([main, limited].map((i) => i?.close()));
+  await Promise.all([main, limited, shop].map((i) => i?.close()));
   await db?.drop();
 });
 
@@ -136,5 +142,29 @@ describe('security headers', () => {
     const limitedResponse = await raw(limited, '/v1/me', { headers: { authorization: `Bearer ${token}` } });
     expect(limitedResponse.status).toBe(429);
     expectJsonApiHeaders(limitedResponse);
+  });
+});
+
+describe('authentication at the /v1 door', () => {
+  it('a CORS preflight needs no credentials; the request it clears does', async () => {
+    const preflight = await raw(shop, '/v1/conversations', {
+      method: 'OPTIONS',
+      headers: { origin: 'https://shop.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization,content-type' },
+    });
+    expect(preflight.status).toBe(204);
+    expect(preflight.headers['access-control-allow-origin']).toBe('https://shop.example');
+    expect((await raw(shop, '/v1/conversations', { headers: { origin: 'https://shop.example' } })).status).toBe(401);
+    const allowed = await raw(shop, '/v1/conversations', { headers: { origin: 'https://shop.example', authorization: `Bearer ${token}` } });
+    expect(allowed.status).toBe(200);
+    expect(allowed.headers['access-control-allow-origin']).toBe('https://shop.example');
+  });
+
+  it('a cookie-authenticated write from another origin is refused before its body is read', async () => {
+    const cookie = { cookie: `next-auth.session-token=${token}`, 'content-type': 'application/json' };
+    const crossSite = await raw(main, '/v1/conversations', { method: 'POST', headers: { ...cookie, origin: 'https://evil.example' } });
+    expect(crossSite.status).toBe(403);
+    expect(JSON.parse(crossSite.body)).toMatchObject({ code: 'ORIGIN_NOT_ALLOWED' });
+    // A read with the same cookie and origin is not a CSRF risk.
+    expect((await raw(main, '/v1/me', { headers: { ...cookie, origin: 'https://evil.example' } })).status).toBe(200);
   });
 });
