@@ -1,4 +1,8 @@
-/** fast-check generators for hostile and random-but-plausible client input. */
+/**
+ * fast-check generators for hostile and random-but-plausible client input: WebSocket
+ * frames (fuzz-ws.ts) and HTTP requests (fuzz-http.ts). The generators of the parsers
+ * fuzzed directly live beside their properties (fuzz-bus-codec.ts, fuzz-auth.ts).
+ */
 import { CLIENT_FRAME_TYPES } from '@chat/protocol';
 import fc from 'fast-check';
 
@@ -170,3 +174,94 @@ export const invalidUtf8 = fc
     fc.string({ maxLength: 40 }),
   )
   .map(([a, bad, b]) => Buffer.concat([Buffer.from(a), Buffer.from(bad), Buffer.from(b)]));
+
+/** What the HTTP fuzzer aims at: routes, the ids of fuzz-world.ts, and its users' tokens. */
+export interface HttpTargets {
+  routes: { method: string; path: string }[];
+  own: string[];
+  foreign: string[];
+  /** alice's (the usual caller), carol's (a stranger to `own`), and an expired one of alice's. */
+  alice: string;
+  carol: string;
+  expired: string;
+  /** How many instances the requests are spread over. */
+  instances: number;
+}
+
+const junk = fc.oneof(
+  fc.string({ maxLength: 30 }),
+  fc.constantFrom('..', '%', '%00', '%2F', '%ZZ', ' ', '😀', 'null', '-1', '0', '1e309', 'x'.repeat(2000), "'; drop table messages; --"),
+);
+
+export type HttpBody = { kind: 'none' } | { kind: 'json'; value: unknown } | { kind: 'raw'; text: string; type: string };
+
+export interface HttpRequestInput {
+  route: { method: string; path: string };
+  otherMethod: string | null;
+  params: unknown[];
+  rawParams: boolean;
+  query: [string, string][];
+  body: HttpBody;
+  token: string;
+  instance: number;
+}
+
+/** A request to a random /v1 route: random method, path params, query, body, content type and credential. */
+export function httpRequest(t: HttpTargets): fc.Arbitrary<HttpRequestInput> {
+  const param = () =>
+    fc.oneof(
+      { weight: 4, arbitrary: fc.constantFrom(...t.own, ...t.foreign) },
+      { weight: 1, arbitrary: fc.uuid() },
+      { weight: 1, arbitrary: fc.constantFrom('alice', 'bob', 'carol', 'nobody', '👍') },
+      { weight: 2, arbitrary: junk },
+    );
+  const queryValue = fc.oneof(fc.integer({ min: -5, max: 200 }).map(String), fc.constantFrom('', '1.5', '9007199254740993', 'true', '[]'), junk);
+  const query = fc.array(fc.tuple(fc.constantFrom('limit', 'after', 'before', 'cursor', 'q', 'conversationId', 'token', 'x', ''), queryValue), { maxLength: 4 });
+  const bodyValue = fc.oneof(
+    fc.record(
+      {
+        title: fc.oneof(fc.string({ maxLength: 210 }), fc.integer()),
+        memberIds: fc.array(fc.oneof(fc.constantFrom('bob', 'carol', 'nobody'), junk), { maxLength: 3 }),
+        userId: fc.oneof(fc.constantFrom('bob', 'carol', 'alice', 'nobody'), junk),
+        userIds: fc.array(fc.constantFrom('bob', 'carol', 'nobody', ''), { maxLength: 3 }),
+        clientMsgId: fc.oneof(fc.uuid(), junk),
+        body: fc.oneof(fc.string({ minLength: 1, maxLength: 50 }), fc.constantFrom('', ' ', 'a'.repeat(4001)), fc.integer()),
+        role: fc.constantFrom('owner', 'admin', 'member', 'god', 1),
+        muted: fc.oneof(fc.boolean(), fc.constant('yes')),
+        upTo: fc.oneof(fc.integer({ min: -2, max: 10 }), fc.constant(2 ** 60)),
+        state: fc.constantFrom('start', 'stop', 'maybe'),
+        isPublic: fc.oneof(fc.boolean(), fc.constant(0)),
+        replyToId: param(),
+      },
+      { requiredKeys: [] },
+    ),
+    fc.jsonValue({ maxDepth: 3 }),
+  );
+  const body: fc.Arbitrary<HttpBody> = fc.oneof(
+    { weight: 2, arbitrary: fc.constant({ kind: 'none' as const }) },
+    { weight: 6, arbitrary: bodyValue.map((value) => ({ kind: 'json' as const, value })) },
+    {
+      weight: 2,
+      arbitrary: fc
+        .tuple(
+          fc.oneof(fc.string({ maxLength: 100 }), fc.constant('{"title": "x",'), fc.constant('x'.repeat(300 * 1024))),
+          fc.constantFrom('application/json', 'text/plain', 'application/x-www-form-urlencoded', 'multipart/form-data; boundary=x', 'image/png', 'application/octet-stream', 'application/json; charset=latin1'),
+        )
+        .map(([text, type]) => ({ kind: 'raw' as const, text, type })),
+    },
+  );
+  const credential = fc.oneof(
+    { weight: 8, arbitrary: fc.constant(t.alice) },
+    { weight: 1, arbitrary: fc.constantFrom(t.carol, t.expired, 'garbage', `${t.alice.slice(0, -3)}AAA`, '') },
+  );
+  return fc.record({
+    route: fc.constantFrom(...t.routes),
+    otherMethod: fc.oneof({ weight: 9, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: fc.constantFrom('GET', 'POST', 'PUT', 'PATCH', 'DELETE') }),
+    params: fc.array(param(), { minLength: 4, maxLength: 4 }),
+    rawParams: fc.boolean(),
+    query,
+    body,
+    token: credential,
+    instance: fc.nat({ max: t.instances - 1 }),
+  });
+}
