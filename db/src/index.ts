@@ -19,17 +19,24 @@ export interface ConnectOptions {
 }
 
 /**
- * Opens a postgres.js pool for hand-written SQL and a Drizzle handle on a pool of its
- * own: Drizzle reconfigures its client's type parsers (timestamps stay strings), which
- * must not leak into the raw queries.
+ * Opens the service's database handles:
+ * - `db`: Drizzle over a postgres.js pool of `max` connections, the data layer's handle
+ *   for every read and write (row types inferred from ./schema.ts);
+ * - `writer`: one postgres.js connection for the message-send statements, the documented
+ *   SQL exception (services/chat/src/db/message-writes.ts): postgres.js pipelines them on
+ *   it and the server runs them in the order they were sent;
+ * - `sql`: a raw postgres.js pool for statements not yet moved to Drizzle.
+ * Drizzle reconfigures its client's type parsers (timestamps stay strings until its
+ * columns map them), so raw queries keep a pool of their own.
  */
 export function connect(url: string, options: ConnectOptions = {}): { sql: Sql; writer: Sql; db: Database; end(): Promise<void> } {
   const name = options.applicationName ?? 'chat';
-  const sql = pool(url, options.max ?? 10, name);
-  // One connection for the message-send statements: postgres.js pipelines them on it
-  // and the server runs them in the order they were sent.
+  const max = options.max ?? 10;
+  // While statements move to Drizzle, the raw pool keeps the full size; the last move
+  // gives it to Drizzle's pool (the connect-storm test holds each pool to its size).
+  const sql = pool(url, max, name);
   const writer = pool(url, 1, `${name}-send`);
-  const drizzleClient = pool(url, Math.max(2, Math.ceil((options.max ?? 10) / 4)), `${name}-orm`);
+  const drizzleClient = pool(url, Math.max(2, Math.ceil(max / 4)), `${name}-orm`);
   return {
     sql,
     writer,

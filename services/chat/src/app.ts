@@ -88,7 +88,7 @@ export async function buildApp(config: Readonly<Config>, logger: Logger = create
     onReconnect: () => metrics.listenerReconnects.inc(),
     onInvalid: () => metrics.busInvalidRecords.inc(),
   });
-  const chat = new Chat(sql, database.writer, bus, metrics, { maxBodyChars: config.maxBodyChars, editWindowSec: config.editWindowSec });
+  const chat = new Chat(database, bus, metrics, { maxBodyChars: config.maxBodyChars, editWindowSec: config.editWindowSec });
   const rooms = new Rooms(
     (id, after, limit) => chat.loadStream(id, after, limit),
     logger,
@@ -222,7 +222,7 @@ export async function buildApp(config: Readonly<Config>, logger: Logger = create
     url: '/ws',
     // Sockets have their own limits (connects per IP, per user, per frame).
     config: { rateLimit: false },
-    preValidation: [(request) => gateway.throttle(request), authenticate, checkOrigin, (request) => gateway.admit(request)],
+    preValidation: [(request) => gateway.throttle(request), authenticate, checkOrigin, (request, reply) => gateway.admit(request, reply)],
     // A plain GET without the upgrade headers.
     handler: (_request, reply) => reply.status(426).header('upgrade', 'websocket').send(new AppError('UPGRADE_REQUIRED').toBody()),
     wsHandler: (socket, request) => gateway.accept(socket, request),

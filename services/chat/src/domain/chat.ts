@@ -3,6 +3,7 @@
  * then the repositories. No Fastify or ws here.
  */
 import type { Conversation, ConversationList, HistoryPage, Role } from '@chat/protocol';
+import type { Database } from '@chat/db';
 import type { Sql } from 'postgres';
 import type { Identity } from '../auth/session-token.ts';
 import * as conversations from '../db/conversations.ts';
@@ -34,14 +35,25 @@ export class Chat {
   /** userId → "name\0image" last written, so reconnects do not rewrite unchanged users. */
   private readonly seenUsers = new Map<string, string>();
 
+  readonly sql: Sql;
+  /** The data layer's Drizzle handle. */
+  readonly db: Database;
+
   constructor(
-    readonly sql: Sql,
-    /** The one connection message sends are pipelined on, in submission order. */
-    writer: Sql,
+    handles: {
+      sql: Sql;
+      db: Database;
+      /** The one connection message sends are pipelined on, in submission order. */
+      writer: Sql;
+    },
     readonly bus: Bus,
     private readonly metrics: Metrics,
     readonly limits: { maxBodyChars: number; editWindowSec: number },
   ) {
+    this.sql = handles.sql;
+    this.db = handles.db;
+    const { writer } = handles;
+    const sql = handles.sql;
     this.sends = new GroupCommit((items) => writeMessages(writer, items), { maxBatch: 512, maxInFlight: SENDS_IN_FLIGHT }, (n) =>
       metrics.sendBatchSize.observe(n),
     );

@@ -1,7 +1,7 @@
 /** Accepts authenticated sockets and turns their frames into handler calls. */
 import { PROTOCOL_VERSION, type ReadyFrame } from '@chat/protocol';
 import { randomUUID } from 'node:crypto';
-import type { FastifyRequest } from 'fastify';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { RateLimiterMemory } from 'rate-limiter-flexible';
 import type { Logger } from 'pino';
 import type { RawData, WebSocket } from 'ws';
@@ -9,7 +9,7 @@ import { AppError, toAppError } from '../errors.ts';
 import { Connection } from './connection.ts';
 import { decodeFrame } from './codec.ts';
 import { dispatch, typingSignal, type HandlerDeps } from './handlers.ts';
-import type { Registry } from './registry.ts';
+import type { Registry, Slot } from './registry.ts';
 
 export interface GatewayOptions {
   heartbeatMs: number;
@@ -28,10 +28,23 @@ export class Gateway {
     private readonly connectLimiter: RateLimiterMemory,
   ) {}
 
-  /** Runs before the upgrade completes, after authentication. */
-  async admit(request: FastifyRequest): Promise<void> {
+  /** Admitted upgrades' slots, until accept() turns them into connections. */
+  private readonly slots = new WeakMap<FastifyRequest['raw'], Slot>();
+
+  /**
+   * Runs before the upgrade completes, after authentication: takes one of the user's
+   * connection slots now, so concurrent upgrades cannot overshoot the limit.
+   */
+  async admit(request: FastifyRequest, reply: FastifyReply): Promise<void> {
     if (this.draining) throw new AppError('SHUTTING_DOWN');
-    if (!this.registry.canAccept(request.identity.userId)) throw new AppError('TOO_MANY_CONNECTIONS');
+    const slot = this.registry.reserve(request.identity.userId);
+    if (!slot) throw new AppError('TOO_MANY_CONNECTIONS');
+    this.slots.set(request.raw, slot);
+    // An upgrade that does not complete gives the slot back: it was answered over HTTP (a plain
+    // GET, a later refusal), or its socket closed first (ws refused the handshake, the client left).
+    const release = () => slot.release();
+    reply.raw.once('finish', release);
+    reply.raw.once('close', release);
   }
 
   /** Runs first on an upgrade, before the token is decrypted: connects per client IP. */
@@ -47,6 +60,9 @@ export class Gateway {
     const { metrics } = this.deps;
     const id = randomUUID();
     const identity = request.identity;
+    const slot = this.slots.get(request.raw);
+    this.slots.delete(request.raw);
+    if (!slot) throw new Error('gateway: an upgrade completed without being admitted');
     const connection = new Connection(id, identity, socket, this.log, metrics, this.options.maxSocketBufferBytes, this.deps.rooms);
 
     // Attach handlers synchronously, before anything awaits, or early frames are lost.
@@ -72,7 +88,7 @@ export class Gateway {
       if (this.log.isLevelEnabled('debug')) connection.log.debug({ code }, 'socket closed');
     });
 
-    this.registry.add(connection);
+    this.registry.add(connection, slot);
     metrics.connections.inc();
     metrics.connectsTotal.inc();
     connection.scheduleExpiry(identity.expiresAt, this.options.clockToleranceSec);

@@ -1,8 +1,36 @@
-/** This instance's open connections: by user, limits, and the shared heartbeat. */
+/** This instance's open connections: by user, the per-user limit, and the shared heartbeat. */
 import type { Connection } from './connection.ts';
+
+/**
+ * One of a user's connection slots, taken when an upgrade is admitted (before it completes):
+ * it either becomes the connection (Registry.add) or is released.
+ */
+export class Slot {
+  private held = true;
+
+  constructor(
+    readonly userId: string,
+    private readonly onSettled: () => void,
+  ) {}
+
+  /** Gives the slot back unless it already became a connection; safe to call more than once. */
+  release(): void {
+    this.settle();
+  }
+
+  /** Ends the reservation; true only the first time. */
+  settle(): boolean {
+    if (!this.held) return false;
+    this.held = false;
+    this.onSettled();
+    return true;
+  }
+}
 
 export class Registry {
   private readonly byUser = new Map<string, Set<Connection>>();
+  /** Slots reserved by admitted upgrades that have not completed yet, per user. */
+  private readonly pending = new Map<string, number>();
   private heartbeat: NodeJS.Timeout | null = null;
   private count = 0;
 
@@ -12,11 +40,26 @@ export class Registry {
     return this.count;
   }
 
-  canAccept(userId: string): boolean {
-    return (this.byUser.get(userId)?.size ?? 0) < this.maxPerUser;
+  /**
+   * Takes one of the user's slots, or null when open and pending connections already fill
+   * them. Checking and taking in one synchronous step keeps the limit under concurrent upgrades.
+   */
+  reserve(userId: string): Slot | null {
+    const pending = this.pending.get(userId) ?? 0;
+    if ((this.byUser.get(userId)?.size ?? 0) + pending >= this.maxPerUser) return null;
+    this.pending.set(userId, pending + 1);
+    return new Slot(userId, () => {
+      const left = (this.pending.get(userId) ?? 1) - 1;
+      if (left > 0) this.pending.set(userId, left);
+      else this.pending.delete(userId);
+    });
   }
 
-  add(connection: Connection): void {
+  /** The upgrade completed: its slot becomes the connection. */
+  add(connection: Connection, slot: Slot): void {
+    if (slot.userId !== connection.userId || !slot.settle()) {
+      throw new Error('registry: a connection needs a held slot of its own user');
+    }
     let set = this.byUser.get(connection.userId);
     if (!set) this.byUser.set(connection.userId, (set = new Set()));
     set.add(connection);
