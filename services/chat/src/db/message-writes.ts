@@ -11,8 +11,8 @@ import { randomUUID } from 'node:crypto';
 import type { Message } from '@chat/protocol';
 import type { Sql } from 'postgres';
 import { AppError } from '../errors.ts';
-import type { Outcome } from '../domain/group-commit.ts';
-import { NOTIFY_LIMITS } from '../fanout/pg-bus.ts';
+import type { SqlNotifyTarget } from '../fanout/bus.ts';
+import type { Outcome } from '../outcome.ts';
 import { REPLY_PREVIEW_CHARS } from './rows.ts';
 
 export interface NewMessage {
@@ -43,11 +43,12 @@ interface OutcomeRow {
   message: string | null;
 }
 
-export async function writeMessages(sql: Sql, items: NewMessage[]): Promise<Outcome<WrittenMessage>[]> {
-  return toOutcomes(await callSendFunction(sql, items));
+/** `notify`: where the statement publishes, in the bus's format (the bus says, see fanout/bus.ts). */
+export async function writeMessages(sql: Sql, items: NewMessage[], notify: SqlNotifyTarget): Promise<Outcome<WrittenMessage>[]> {
+  return toOutcomes(await callSendFunction(sql, items, notify));
 }
 
-function callSendFunction(sql: Sql, items: NewMessage[]): Promise<OutcomeRow[]> {
+function callSendFunction(sql: Sql, items: NewMessage[], notify: SqlNotifyTarget): Promise<OutcomeRow[]> {
   return sql<OutcomeRow[]>`
     select ord, outcome, detail, message from chat_send_messages_v2(
       ${items.map(() => randomUUID())}::uuid[], ${items.map((i) => i.conversationId)}::uuid[],
@@ -55,8 +56,8 @@ function callSendFunction(sql: Sql, items: NewMessage[]): Promise<OutcomeRow[]> 
       ${items.map((i) => i.body)}::text[], ${items.map((i) => i.replyToId)}::uuid[],
       ${items.map((i) => (i.attachmentIds.length ? i.attachmentIds.join(',') : null))}::text[],
       ${items.map((i) => (i.privileged ? 't' : 'f'))}::text[]::boolean[],
-      ${REPLY_PREVIEW_CHARS}::int, ${NOTIFY_LIMITS.channel}::text,
-      ${NOTIFY_LIMITS.maxPayloadBytes}::int, ${NOTIFY_LIMITS.maxInlineFrameBytes}::int)`;
+      ${REPLY_PREVIEW_CHARS}::int, ${notify.channel}::text,
+      ${notify.maxPayloadBytes}::int, ${notify.maxInlineFrameBytes}::int)`;
 }
 
 function toOutcomes(rows: OutcomeRow[]): Outcome<WrittenMessage>[] {

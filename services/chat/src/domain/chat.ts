@@ -54,7 +54,7 @@ export class Chat {
     this.db = handles.db;
     const { writer } = handles;
     const sql = handles.sql;
-    this.sends = new GroupCommit((items) => writeMessages(writer, items), { maxBatch: 512, maxInFlight: SENDS_IN_FLIGHT }, (n) =>
+    this.sends = new GroupCommit((items) => writeMessages(writer, items, bus.sqlNotify), { maxBatch: 512, maxInFlight: SENDS_IN_FLIGHT }, (n) =>
       metrics.sendBatchSize.observe(n),
     );
     this.userWrites = new GroupCommit<UserUpsert, void>(

@@ -7,7 +7,9 @@
  * their order in the conversation's seq. Each caller's promise settles only with its
  * own item's outcome, after its flush finished.
  */
-export type Outcome<R> = { ok: true; value: R } | { ok: false; error: unknown };
+import type { Outcome } from '../outcome.ts';
+
+export type { Outcome };
 
 export interface GroupCommitOptions {
   /** Most items per flush. */

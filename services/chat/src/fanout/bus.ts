@@ -47,7 +47,19 @@ export interface BusListener {
   onResubscribed(downSince: Date): void;
 }
 
+/**
+ * Where a SQL statement publishes by itself, in this bus's payload format: the send
+ * statement (chat_send_messages_v2) NOTIFYs from inside PostgreSQL, the documented
+ * exception to publishing through `publish`.
+ */
+export interface SqlNotifyTarget {
+  channel: string;
+  maxPayloadBytes: number;
+  maxInlineFrameBytes: number;
+}
+
 export interface Bus {
+  readonly sqlNotify: SqlNotifyTarget;
   /** Publishes inside the writing transaction: delivered if and only if it commits, in commit order. */
   publish(tx: TransactionSql | Sql, events: StreamEvent[], signals?: Signal[]): Promise<void>;
   /** Best-effort, outside any transaction. */

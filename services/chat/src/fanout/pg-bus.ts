@@ -35,6 +35,7 @@ export interface PgBusOptions {
 }
 
 export class PgBus implements Bus {
+  readonly sqlNotify = NOTIFY_LIMITS;
   private listenSql: Sql | null = null;
   private listener: BusListener | null = null;
   private stopped = false;
