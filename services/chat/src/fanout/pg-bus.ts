@@ -50,7 +50,7 @@ export class PgBus implements Bus {
     const payloads = encode(events, signals);
     if (payloads.length === 1) await tx`select pg_notify(${CHANNEL}, ${payloads[0]!})`;
     // Several payloads travel as one JSON array parameter (a text[] literal would need escaping of its own).
-    else if (payloads.length > 1) await tx`select pg_notify(${CHANNEL}, p) from json_array_elements_text(${JSON.stringify(payloads)}::json) p`;
+    else if (payloads.length > 1) await tx`select pg_notify(${CHANNEL}, p) from json_array_elements_text(${JSON.stringify(payloads)}::text::json) p`;
   }
 
   async signal(signals: Signal[]): Promise<void> {
