@@ -11,6 +11,7 @@ import { randomUUID } from 'node:crypto';
 import type { Message } from '@chat/protocol';
 import type { Sql } from 'postgres';
 import { AppError } from '../errors.ts';
+import { encodeFrame } from '../frames.ts';
 import type { SqlNotifyTarget } from '../fanout/bus.ts';
 import type { Outcome } from '../outcome.ts';
 import { REPLY_PREVIEW_CHARS } from './rows.ts';
@@ -32,7 +33,7 @@ export interface WrittenMessage {
 }
 
 export function messageCreatedFrame(message: Message): string {
-  return JSON.stringify({ type: 'message.created', conversationId: message.conversationId, seq: message.seq, message });
+  return encodeFrame({ type: 'message.created', conversationId: message.conversationId, seq: message.seq, message });
 }
 
 interface OutcomeRow {

@@ -12,6 +12,7 @@ import type { Identity } from '../auth/session-token.ts';
 import type { AppError, ErrorCode } from '../errors.ts';
 import type { Metrics } from '../metrics.ts';
 import type { LoadedEvent } from '../db/messages.ts';
+import { encodeFrame } from '../frames.ts';
 import type { Delivery, FrameData, Subscriber } from './rooms.ts';
 
 /** Live events held for a socket while its resume replays from the database. */
@@ -148,13 +149,13 @@ export class Connection implements Subscriber {
 
   ack(id: string, result: unknown): void {
     const frame: AckFrame = { type: 'ack', id, result };
-    this.sendRaw(JSON.stringify(frame));
+    this.sendRaw(encodeFrame(frame));
   }
 
   fail(id: string | null, error: AppError): void {
     const frame: ErrorFrame = { type: 'error', id, ...error.toBody() };
     this.metrics.errorsSent.inc({ code: error.code, transport: 'ws' });
-    this.sendRaw(JSON.stringify(frame));
+    this.sendRaw(encodeFrame(frame));
   }
 
   /** Ends the connection with the catalog's close code for this error. */

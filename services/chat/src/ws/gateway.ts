@@ -6,6 +6,7 @@ import type { RateLimiterMemory } from 'rate-limiter-flexible';
 import type { Logger } from 'pino';
 import type { RawData, WebSocket } from 'ws';
 import { AppError, toAppError } from '../errors.ts';
+import { encodeFrame } from '../frames.ts';
 import { Connection } from './connection.ts';
 import { decodeFrame } from './codec.ts';
 import { dispatch, typingSignal, type HandlerDeps } from './handlers.ts';
@@ -100,7 +101,7 @@ export class Gateway {
       heartbeatMs: this.options.heartbeatMs,
       sessionExpiresAt: identity.expiresAt ? new Date(identity.expiresAt * 1000).toISOString() : null,
     };
-    connection.sendRaw(JSON.stringify(ready));
+    connection.sendRaw(encodeFrame(ready));
     if (this.log.isLevelEnabled('debug')) connection.log.debug('socket open');
   }
 
