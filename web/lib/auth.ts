@@ -8,7 +8,7 @@ import { DEMO_PASSWORD, DEMO_USERS } from './demo-users';
  * Same value as DEV_AUTH_SECRET in services/chat/src/config.ts: without a configured
  * secret, development builds of both sides agree on it so a fresh clone works.
  * Duplicated rather than imported so the storefront does not depend on the service
- * package; test/secret.test.ts checks the two stay equal.
+ * package; test/units.test.ts ("development secret") checks the two stay equal.
  */
 export const DEV_AUTH_SECRET = 'dev-only-secret-do-not-use-in-production-0123456789';
 
