@@ -1,5 +1,7 @@
 /** The attachments table: uploads (not yet sent), and the lookups a download needs. */
-import type { Sql } from 'postgres';
+import { and, dsql, eq, schema, type Database } from '@chat/db';
+
+const { attachments, conversations, messages } = schema;
 
 export interface NewAttachment {
   id: string;
@@ -11,10 +13,16 @@ export interface NewAttachment {
   storageKey: string;
 }
 
-export async function insertAttachment(sql: Sql, a: NewAttachment): Promise<void> {
-  await sql`
-    insert into attachments (id, conversation_id, uploader_id, filename, content_type, size, storage_key)
-    values (${a.id}, ${a.conversationId}, ${a.uploaderId}, ${a.filename}, ${a.contentType}, ${a.size}, ${a.storageKey})`;
+export async function insertAttachment(db: Database, a: NewAttachment): Promise<void> {
+  await db.insert(attachments).values({
+    id: a.id,
+    conversationId: a.conversationId,
+    uploaderId: a.uploaderId,
+    filename: a.filename,
+    contentType: a.contentType,
+    size: a.size,
+    storageKey: a.storageKey,
+  });
 }
 
 /** An `attachments` row as the send path reads it. */
@@ -36,21 +44,32 @@ export interface AttachmentForDownload extends AttachmentRow {
   message_deleted: boolean;
 }
 
-export async function findAttachment(sql: Sql, id: string): Promise<AttachmentForDownload | null> {
-  const [row] = await sql<AttachmentForDownload[]>`
-    select a.id, a.conversation_id, a.uploader_id, a.message_id, a.filename, a.content_type, a.size, a.storage_key,
-           c.deleted_at is null as conversation_live,
-           (a.message_id is not null and (m.id is null or m.deleted_at is not null)) as message_deleted
-    from attachments a
-    join conversations c on c.id = a.conversation_id
-    left join messages m on m.id = a.message_id
-    where a.id = ${id}`;
+export async function findAttachment(db: Database, id: string): Promise<AttachmentForDownload | null> {
+  const [row] = await db
+    .select({
+      id: attachments.id,
+      conversation_id: attachments.conversationId,
+      uploader_id: attachments.uploaderId,
+      message_id: attachments.messageId,
+      filename: attachments.filename,
+      content_type: attachments.contentType,
+      size: attachments.size,
+      storage_key: attachments.storageKey,
+      conversation_live: dsql<boolean>`${conversations.deletedAt} is null`,
+      message_deleted: dsql<boolean>`(${attachments.messageId} is not null and (${messages.id} is null or ${messages.deletedAt} is not null))`,
+    })
+    .from(attachments)
+    .innerJoin(conversations, eq(conversations.id, attachments.conversationId))
+    .leftJoin(messages, eq(messages.id, attachments.messageId))
+    .where(eq(attachments.id, id));
   return row ?? null;
 }
 
 /** Removes the row of an attachment whose message was deleted; returns its storage key if this call removed it. */
-export async function deleteSentAttachment(sql: Sql, id: string, messageId: string): Promise<string | null> {
-  const [row] = await sql<{ storage_key: string }[]>`
-    delete from attachments where id = ${id} and message_id = ${messageId} returning storage_key`;
-  return row?.storage_key ?? null;
+export async function deleteSentAttachment(db: Database, id: string, messageId: string): Promise<string | null> {
+  const [row] = await db
+    .delete(attachments)
+    .where(and(eq(attachments.id, id), eq(attachments.messageId, messageId)))
+    .returning({ storageKey: attachments.storageKey });
+  return row?.storageKey ?? null;
 }

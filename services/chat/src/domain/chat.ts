@@ -52,14 +52,13 @@ export class Chat {
   ) {
     this.sql = handles.sql;
     this.db = handles.db;
-    const { writer } = handles;
-    const sql = handles.sql;
+    const { writer, db } = handles;
     this.sends = new GroupCommit((items) => writeMessages(writer, items, bus.sqlNotify), { maxBatch: 512, maxInFlight: SENDS_IN_FLIGHT }, (n) =>
       metrics.sendBatchSize.observe(n),
     );
     this.userWrites = new GroupCommit<UserUpsert, void>(
       async (items) => {
-        await upsertUsers(sql, items);
+        await upsertUsers(db, items);
         return items.map(() => ({ ok: true as const, value: undefined }));
       },
       { maxBatch: 1000 },

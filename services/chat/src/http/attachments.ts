@@ -120,7 +120,7 @@ export const attachmentRoutes: FastifyPluginAsyncTypebox<AttachmentOptions> = as
       // leaves an unreferenced blob, never a row without bytes.
       await storage.put(id, body);
       try {
-        await insertAttachment(chat.sql, {
+        await insertAttachment(chat.db, {
           id,
           conversationId: request.params.id,
           uploaderId: request.identity.userId,
@@ -150,11 +150,11 @@ export const attachmentRoutes: FastifyPluginAsyncTypebox<AttachmentOptions> = as
     },
     async (request, reply) => {
       const { identity } = request;
-      const row = await findAttachment(chat.sql, request.params.id);
+      const row = await findAttachment(chat.db, request.params.id);
       if (!row || !row.conversation_live) throw new AppError('FORBIDDEN', 'You cannot read this attachment.');
       if (row.message_deleted) {
         // Lazy clean-up: the message is gone, so are its files (for everyone; nothing is revealed).
-        const key = await deleteSentAttachment(chat.sql, row.id, row.message_id!);
+        const key = await deleteSentAttachment(chat.db, row.id, row.message_id!);
         if (key) await storage.delete(key).catch((e: unknown) => request.log.warn({ err: e, attachmentId: row.id }, 'blob not removed'));
         throw new AppError('FORBIDDEN', 'You cannot read this attachment.');
       }
