@@ -117,7 +117,7 @@ export async function buildApp(config: Readonly<Config>, logger: Logger = create
         )
       : steady;
   const typingLimiter = new RateLimiterMemory({ points: 10, duration: 1 });
-  const presence = new Presence(sql, bus, logger, { instanceId: config.instanceId, ttlSec: config.presenceTtlSec, heartbeatMs: config.presenceHeartbeatMs });
+  const presence = new Presence(database.db, bus, logger, { instanceId: config.instanceId, ttlSec: config.presenceTtlSec, heartbeatMs: config.presenceHeartbeatMs });
   const registry = new Registry(config.maxConnectionsPerUser);
   const deps = { chat, rooms, metrics, verifier, sendLimiter, typingLimiter, presence, clockToleranceSec: config.clockToleranceSec };
   const signals = new SignalRouter(registry, deps);

@@ -4,8 +4,9 @@
  * go as signals to the conversations the user is in: only people who share a
  * conversation with them ever see them.
  */
+import type { Database } from '@chat/db';
 import type { Logger } from 'pino';
-import type { Sql } from 'postgres';
+import * as sessions from '../db/presence.ts';
 import type { Bus } from '../fanout/bus.ts';
 
 export interface PresenceOptions {
@@ -22,7 +23,7 @@ export class Presence {
   private stopped = false;
 
   constructor(
-    private readonly sql: Sql,
+    private readonly db: Database,
     private readonly bus: Bus,
     private readonly log: Logger,
     private readonly options: PresenceOptions,
@@ -43,26 +44,15 @@ export class Presence {
 
   /** The user's first socket on this instance is subscribed to these conversations. */
   private async online(userId: string, conversationIds: string[]): Promise<void> {
-    const [row] = await this.sql<{ others: boolean }[]>`
-      with upsert as (
-        insert into presence_sessions (instance_id, user_id, expires_at)
-        values (${this.options.instanceId}, ${userId}, now() + make_interval(secs => ${this.options.ttlSec}))
-        on conflict (instance_id, user_id) do update set expires_at = excluded.expires_at
-      )
-      select exists(select 1 from presence_sessions where user_id = ${userId}
-                    and instance_id <> ${this.options.instanceId} and expires_at > now()) as others`;
-    if (!row?.others) await this.announce(userId, conversationIds, true, null);
+    const elsewhere = await sessions.openSession(this.db, this.options.instanceId, userId, this.options.ttlSec);
+    if (!elsewhere) await this.announce(userId, conversationIds, true, null);
   }
 
   /** The user's last socket on this instance closed. */
   private async offline(userId: string, conversationIds: string[]): Promise<void> {
-    const [row] = await this.sql<{ others: boolean; now: Date }[]>`
-      with gone as (delete from presence_sessions where instance_id = ${this.options.instanceId} and user_id = ${userId})
-      select exists(select 1 from presence_sessions where user_id = ${userId}
-                    and instance_id <> ${this.options.instanceId} and expires_at > now()) as others, now() as now`;
-    if (row?.others) return;
-    await this.sql`update users set last_seen_at = now() where id = ${userId}`;
-    await this.announce(userId, conversationIds, false, row!.now.toISOString());
+    if (await sessions.closeSession(this.db, this.options.instanceId, userId)) return;
+    const lastSeenAt = await sessions.markLastSeen(this.db, userId);
+    await this.announce(userId, conversationIds, false, lastSeenAt);
   }
 
   start(): void {
@@ -72,17 +62,10 @@ export class Presence {
 
   /** Refresh our rows; expire everyone whose instance stopped refreshing (one instance wins each row). */
   async tick(): Promise<void> {
-    await this.sql`
-      update presence_sessions set expires_at = now() + make_interval(secs => ${this.options.ttlSec})
-      where instance_id = ${this.options.instanceId}`;
-    const expired = await this.sql<{ user_id: string; conversation_ids: string[] }[]>`
-      with gone as (delete from presence_sessions where expires_at < now() returning user_id)
-      select g.user_id, array(select conversation_id from members where user_id = g.user_id) as conversation_ids
-      from (select distinct user_id from gone) g
-      where not exists (select 1 from presence_sessions p where p.user_id = g.user_id and p.expires_at > now())`;
-    for (const row of expired) {
-      await this.sql`update users set last_seen_at = now() where id = ${row.user_id}`;
-      await this.announce(row.user_id, row.conversation_ids, false, new Date().toISOString());
+    await sessions.refreshSessions(this.db, this.options.instanceId, this.options.ttlSec);
+    for (const gone of await sessions.expireSessions(this.db)) {
+      const lastSeenAt = await sessions.markLastSeen(this.db, gone.userId);
+      await this.announce(gone.userId, gone.conversationIds, false, lastSeenAt);
     }
   }
 
@@ -90,7 +73,7 @@ export class Presence {
   async stop(): Promise<void> {
     this.stopped = true;
     if (this.timer) clearInterval(this.timer);
-    await this.sql`delete from presence_sessions where instance_id = ${this.options.instanceId}`.catch(() => {});
+    await sessions.closeInstanceSessions(this.db, this.options.instanceId).catch(() => {});
   }
 
   private async announce(userId: string, conversationIds: string[], online: boolean, lastSeenAt: string | null): Promise<void> {
