@@ -23,6 +23,7 @@ import { conversationRoutes } from './http/conversations.ts';
 import { registerErrorHandler } from './http/error-handler.ts';
 import { refuseNonFiniteNumbers } from './http/finite-numbers.ts';
 import { registerOps } from './http/ops.ts';
+import { registerOpenApi } from './http/openapi.ts';
 import { loggedUrl } from './http/request-log.ts';
 import { searchRoutes } from './http/search.ts';
 import { threadRoutes } from './http/threads.ts';
@@ -214,6 +215,9 @@ export async function buildApp(config: Readonly<Config>, logger: Logger = create
     errorResponseBuilder: (_request, context) =>
       Object.assign(new AppError('RATE_LIMITED', 'Too many requests from this address.', { retryAfterMs: context.ttl }), { statusCode: 429 }),
   });
+
+  // Before the routes it describes; /openapi.json and /docs are public, under the per-address limit.
+  await registerOpenApi(app);
 
   const authenticate = authenticator(verifier, (identity) => chat.ensureUser(identity));
   const checkOrigin = originGuard(config.allowedOrigins);
