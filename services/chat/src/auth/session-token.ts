@@ -94,7 +94,9 @@ export async function createSessionTokenVerifier(options: {
 
   return {
     async verify(token, cookieName) {
-      const key = `${cookieName ?? ''} ${token}`;
+      // A bare token and a cookie's are different keys (a cookie name may be empty): the
+      // binding of a token to its cookie never depends on what was verified before.
+      const key = cookieName === undefined ? `bare ${token}` : `cookie ${JSON.stringify(cookieName)} ${token}`;
       const cached = cache.get(key);
       if (cached) {
         if (cached.expiresAt + options.clockToleranceSec > Date.now() / 1000) return cached;
