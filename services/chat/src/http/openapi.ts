@@ -13,6 +13,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance, FastifySchema } from 'fastify';
+import { STATUS_CODES } from 'node:http';
 
 export const OPENAPI_PATH = '/openapi.json';
 export const DOCS_PREFIX = '/docs';
@@ -34,10 +35,14 @@ const TAGS = [
 
 /** Codes that only answer or close an open socket: never the body of an HTTP response. */
 const SOCKET_ONLY = new Set<ErrorCode>(['INVALID_FRAME', 'UNSUPPORTED_FRAME', 'SLOW_CONSUMER', 'HEARTBEAT_TIMEOUT']);
+/** Codes only the WebSocket upgrade (GET /ws) answers. */
+const UPGRADE_ONLY = new Set<ErrorCode>(['UPGRADE_REQUIRED', 'TOO_MANY_CONNECTIONS', 'SHUTTING_DOWN']);
 
-/** The catalog codes an HTTP response with this status can carry. */
-export function httpCodesFor(status: number): ErrorCode[] {
-  return ERROR_CODES.filter((code) => ERRORS[code].status === status && !SOCKET_ONLY.has(code));
+/** The catalog codes a response of this path with this status can carry. */
+export function httpCodesFor(path: string, status: number): ErrorCode[] {
+  return ERROR_CODES.filter(
+    (code) => ERRORS[code].status === status && !SOCKET_ONLY.has(code) && (path === '/ws' || !UPGRADE_ONLY.has(code)),
+  );
 }
 
 const ERROR_REF = '#/components/schemas/Error';
@@ -61,8 +66,8 @@ function isCatalogShape(schema: unknown): boolean {
 }
 
 /** An error response: the catalog's body, its code narrowed to those this status carries. */
-function errorResponse(status: string, declared: string | undefined): Json {
-  const codes = status === 'default' ? [] : httpCodesFor(Number(status));
+function errorResponse(path: string, status: string, declared: string | undefined): Json {
+  const codes = status === 'default' ? [] : httpCodesFor(path, Number(status));
   const listed = codes.map((code) => `\`${code}\` (${ERRORS[code].message})`).join(', ');
   const description =
     declared && declared !== 'Default Response'
@@ -98,20 +103,25 @@ const WS_SCHEMA = {
 
 type Operation = { responses?: Record<string, { description?: string; content?: Record<string, { schema?: unknown }> }> };
 
-/** Every error response gets the catalog's body, and every operation a `default` one. */
-function withCatalogErrors(document: Json): Json {
+/**
+ * Every error response gets the catalog's body, every operation a `default` one, and a
+ * success response the route did not describe its reason phrase.
+ */
+function completeDocument(document: Json): Json {
   const components = (document.components ?? {}) as Json;
   document.components = { ...components, schemas: { ...(components.schemas as Json | undefined), Error: ErrorSchema } };
-  for (const item of Object.values((document.paths ?? {}) as Record<string, Record<string, Operation>>)) {
+  for (const [path, item] of Object.entries((document.paths ?? {}) as Record<string, Record<string, Operation>>)) {
     for (const operation of Object.values(item)) {
       const responses = operation.responses;
       if (!responses) continue;
       for (const [status, response] of Object.entries(responses)) {
         if ((status === 'default' || Number(status) >= 400) && isCatalogShape(response.content?.['application/json']?.schema)) {
-          responses[status] = errorResponse(status, response.description);
+          responses[status] = errorResponse(path, status, response.description);
+        } else if (response.description === 'Default Response') {
+          response.description = STATUS_CODES[status] ?? status;
         }
       }
-      responses.default ??= errorResponse('default', undefined);
+      responses.default ??= errorResponse(path, 'default', undefined);
     }
   }
   return document;
@@ -148,7 +158,7 @@ export async function registerOpenApi(app: FastifyInstance): Promise<void> {
       security: [{ bearerAuth: [] }, { tokenQuery: [] }, { sessionCookie: [] }],
     },
     transform: ({ schema, url, route }) => ({ schema: url === '/ws' && route.method === 'GET' && !schema ? WS_SCHEMA : schema, url }),
-    transformObject: (document) => withCatalogErrors(('openapiObject' in document ? document.openapiObject : document.swaggerObject) as Json),
+    transformObject: (document) => completeDocument(('openapiObject' in document ? document.openapiObject : document.swaggerObject) as Json),
   });
 
   app.get(
