@@ -86,6 +86,7 @@ export const attachmentRoutes: FastifyPluginAsyncTypebox<AttachmentOptions> = as
     '/conversations/:id/attachments',
     {
       schema: {
+        summary: 'Upload an attachment',
         tags: ['attachments'],
         description: 'Uploads one file (raw body, Content-Type = its type) into the conversation; send its id in attachmentIds.',
         params: ConversationParams,
@@ -141,6 +142,7 @@ export const attachmentRoutes: FastifyPluginAsyncTypebox<AttachmentOptions> = as
     '/attachments/:id',
     {
       schema: {
+        summary: 'Download an attachment',
         tags: ['attachments'],
         description: 'The bytes of an attachment. Refusals, including unknown ids, are 403 FORBIDDEN.',
         params: AttachmentParams,

@@ -36,58 +36,58 @@ export interface AdminRouteOptions {
 }
 
 export const adminRoutes: FastifyPluginAsyncTypebox<AdminRouteOptions> = async (app, { chat, sendLimiter, typingLimiter }) => {
-  app.get('/conversations/public', { schema: { tags: ['membership'], querystring: ConversationListQuery, response: { 200: PublicConversationList, ...errors } } }, async (request) =>
+  app.get('/conversations/public', { schema: { summary: 'List public groups', tags: ['membership'], querystring: ConversationListQuery, response: { 200: PublicConversationList, ...errors } } }, async (request) =>
     listPublic(chat.sql, request.identity.userId, request.query),
   );
 
-  app.post('/conversations/:id/join', { schema: { tags: ['membership'], params: ConversationParams, response: { 200: SeqsResponse, ...errors } } }, async (request) =>
+  app.post('/conversations/:id/join', { schema: { summary: 'Join a public group', tags: ['membership'], params: ConversationParams, response: { 200: SeqsResponse, ...errors } } }, async (request) =>
     actions.joinPublic(chat, request.identity, request.params.id),
   );
 
-  app.post('/conversations/:id/members', { schema: { tags: ['membership'], params: ConversationParams, body: AddMembersBody, response: { 200: SeqsResponse, ...errors } } }, async (request) =>
+  app.post('/conversations/:id/members', { schema: { summary: 'Add members', tags: ['membership'], params: ConversationParams, body: AddMembersBody, response: { 200: SeqsResponse, ...errors } } }, async (request) =>
     actions.addMembers(chat, request.identity, { conversationId: request.params.id, userIds: request.body.userIds }),
   );
 
-  app.delete('/conversations/:id/members/:userId', { schema: { tags: ['membership'], params: MemberParams, response: change } }, async (request) =>
+  app.delete('/conversations/:id/members/:userId', { schema: { summary: 'Remove a member', tags: ['membership'], params: MemberParams, response: change } }, async (request) =>
     actions.removeMember(chat, request.identity, { conversationId: request.params.id, userId: request.params.userId }),
   );
 
-  app.post('/conversations/:id/leave', { schema: { tags: ['membership'], params: ConversationParams, response: change } }, async (request) =>
+  app.post('/conversations/:id/leave', { schema: { summary: 'Leave a group', tags: ['membership'], params: ConversationParams, response: change } }, async (request) =>
     actions.removeMember(chat, request.identity, { conversationId: request.params.id, userId: request.identity.userId }),
   );
 
-  app.put('/conversations/:id/members/:userId/role', { schema: { tags: ['membership'], params: MemberParams, body: RoleBody, response: change } }, async (request) =>
+  app.put('/conversations/:id/members/:userId/role', { schema: { summary: "Change a member's role", tags: ['membership'], params: MemberParams, body: RoleBody, response: change } }, async (request) =>
     actions.changeRole(chat, request.identity, { conversationId: request.params.id, userId: request.params.userId, role: request.body.role }),
   );
 
-  app.patch('/conversations/:id', { schema: { tags: ['conversations'], params: ConversationParams, body: UpdateConversationBody, response: change } }, async (request) =>
+  app.patch('/conversations/:id', { schema: { summary: 'Rename a group or change whether it is public', tags: ['conversations'], params: ConversationParams, body: UpdateConversationBody, response: change } }, async (request) =>
     actions.updateConversation(chat, request.identity, { conversationId: request.params.id, ...request.body }),
   );
 
-  app.delete('/conversations/:id', { schema: { tags: ['conversations'], params: ConversationParams, response: change } }, async (request) =>
+  app.delete('/conversations/:id', { schema: { summary: 'Delete a group', tags: ['conversations'], params: ConversationParams, response: change } }, async (request) =>
     actions.deleteConversation(chat, request.identity, request.params.id),
   );
 
-  app.put('/conversations/:id/mute', { schema: { tags: ['conversations'], params: ConversationParams, body: MuteBody, response: { 200: MuteResponse, ...errors } } }, async (request) =>
+  app.put('/conversations/:id/mute', { schema: { summary: 'Mute or unmute a conversation', tags: ['conversations'], params: ConversationParams, body: MuteBody, response: { 200: MuteResponse, ...errors } } }, async (request) =>
     actions.setMuted(chat, request.identity, { conversationId: request.params.id, muted: request.body.muted }),
   );
 
   for (const kind of ['read', 'delivered'] as const) {
-    app.post(`/conversations/:id/${kind}`, { schema: { tags: ['receipts'], params: ConversationParams, body: ReceiptBody, response: change } }, async (request) =>
+    app.post(`/conversations/:id/${kind}`, { schema: { summary: `Move your ${kind} mark`, tags: ['receipts'], params: ConversationParams, body: ReceiptBody, response: change } }, async (request) =>
       actions.markReceipt(chat, request.identity, { conversationId: request.params.id, upTo: request.body.upTo, kind }),
     );
   }
 
-  app.patch('/conversations/:id/messages/:messageId', { schema: { tags: ['messages'], params: MessageParams, body: EditBody, response: change } }, async (request) =>
+  app.patch('/conversations/:id/messages/:messageId', { schema: { summary: 'Edit a message', tags: ['messages'], params: MessageParams, body: EditBody, response: change } }, async (request) =>
     actions.editMessage(chat, request.identity, { conversationId: request.params.id, messageId: request.params.messageId, body: request.body.body }),
   );
 
-  app.delete('/conversations/:id/messages/:messageId', { schema: { tags: ['messages'], params: MessageParams, response: change } }, async (request) =>
+  app.delete('/conversations/:id/messages/:messageId', { schema: { summary: 'Delete a message', tags: ['messages'], params: MessageParams, response: change } }, async (request) =>
     actions.deleteMessage(chat, request.identity, { conversationId: request.params.id, messageId: request.params.messageId }),
   );
 
   for (const [method, add] of [['put', true], ['delete', false]] as const) {
-    app[method]('/conversations/:id/messages/:messageId/reactions/:emoji', { schema: { tags: ['reactions'], params: ReactionParams, response: change } }, async (request) => {
+    app[method]('/conversations/:id/messages/:messageId/reactions/:emoji', { schema: { summary: add ? 'Add your reaction' : 'Remove your reaction', tags: ['reactions'], params: ReactionParams, response: change } }, async (request) => {
       await consume(sendLimiter, request.identity.userId, 'reactions');
       return actions.react(chat, request.identity, { conversationId: request.params.id, messageId: request.params.messageId, emoji: request.params.emoji, add });
     });
@@ -95,7 +95,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<AdminRouteOptions> = async (
 
   app.post(
     '/conversations/:id/typing',
-    { schema: { tags: ['typing'], description: 'For clients without a socket.', params: ConversationParams, body: TypingBody, response: { 200: Type.Object({ forwarded: Type.Boolean() }), ...errors } } },
+    { schema: { summary: 'Send a typing indicator', tags: ['typing'], description: 'For clients without a socket.', params: ConversationParams, body: TypingBody, response: { 200: Type.Object({ forwarded: Type.Boolean() }), ...errors } } },
     async (request) => {
       await consume(typingLimiter, request.identity.userId, 'typing updates');
       await chat.access(request.identity, request.params.id);

@@ -28,7 +28,7 @@ export interface ApiOptions {
 const errors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse, 429: ErrorResponse, 503: ErrorResponse };
 
 export const conversationRoutes: FastifyPluginAsyncTypebox<ApiOptions> = async (app, { chat, sendLimiter }) => {
-  app.get('/me', { schema: { tags: ['users'], response: { 200: User, ...errors } } }, async (request) => ({
+  app.get('/me', { schema: { summary: 'The caller', tags: ['users'], response: { 200: User, ...errors } } }, async (request) => ({
     id: request.identity.userId,
     name: request.identity.name,
     image: request.identity.image,
@@ -36,13 +36,13 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<ApiOptions> = async (
 
   app.get(
     '/conversations',
-    { schema: { tags: ['conversations'], querystring: ConversationListQuery, response: { 200: ConversationList, ...errors } } },
+    { schema: { summary: "List the caller's conversations", tags: ['conversations'], querystring: ConversationListQuery, response: { 200: ConversationList, ...errors } } },
     async (request) => chat.list(request.identity, request.query),
   );
 
   app.post(
     '/conversations/direct',
-    { schema: { tags: ['conversations'], body: CreateDirectBody, response: { 200: Conversation, 201: Conversation, ...errors } } },
+    { schema: { summary: 'Get or create a direct conversation', tags: ['conversations'], body: CreateDirectBody, response: { 200: Conversation, 201: Conversation, ...errors } } },
     async (request, reply) => {
       const { conversation, created } = await chat.createDirect(request.identity, request.body.userId);
       return reply.status(created ? 201 : 200).send(conversation);
@@ -51,25 +51,25 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<ApiOptions> = async (
 
   app.post(
     '/conversations',
-    { schema: { tags: ['conversations'], body: CreateGroupBody, response: { 201: Conversation, ...errors } } },
+    { schema: { summary: 'Create a group', tags: ['conversations'], body: CreateGroupBody, response: { 201: Conversation, ...errors } } },
     async (request, reply) => reply.status(201).send(await chat.createGroup(request.identity, request.body)),
   );
 
   app.get(
     '/conversations/:id',
-    { schema: { tags: ['conversations'], params: ConversationParams, response: { 200: Conversation, ...errors } } },
+    { schema: { summary: 'Get a conversation', tags: ['conversations'], params: ConversationParams, response: { 200: Conversation, ...errors } } },
     async (request) => chat.get(request.identity, request.params.id),
   );
 
   app.get(
     '/conversations/:id/messages',
-    { schema: { tags: ['messages'], params: ConversationParams, querystring: HistoryQuery, response: { 200: HistoryPage, ...errors } } },
+    { schema: { summary: 'Page through the message history', tags: ['messages'], params: ConversationParams, querystring: HistoryQuery, response: { 200: HistoryPage, ...errors } } },
     async (request) => chat.history(request.identity, request.params.id, request.query),
   );
 
   app.post(
     '/conversations/:id/messages',
-    { schema: { tags: ['messages'], params: ConversationParams, body: SendBody, response: { 200: SendResponse, 201: SendResponse, ...errors } } },
+    { schema: { summary: 'Send a message (idempotent by clientMsgId)', tags: ['messages'], params: ConversationParams, body: SendBody, response: { 200: SendResponse, 201: SendResponse, ...errors } } },
     async (request, reply) => {
       await consume(sendLimiter, request.identity.userId);
       const result = await chat.send(request.identity, { ...request.body, conversationId: request.params.id });
@@ -81,6 +81,7 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<ApiOptions> = async (
     '/conversations/:id/events',
     {
       schema: {
+        summary: 'Read the event stream after a seq',
         tags: ['messages'],
         description: 'The seq stream after a seq, as WebSocket frames: for clients that poll instead of holding a socket.',
         params: ConversationParams,

@@ -1,4 +1,5 @@
 /** Operations endpoints: liveness, readiness, Prometheus metrics. */
+import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
 import type { Sql } from 'postgres';
 import type { Bus } from '../fanout/bus.ts';
@@ -7,10 +8,34 @@ import type { Metrics } from '../metrics.ts';
 /** Probed by the platform, so exempt from the per-IP limit. */
 const config = { rateLimit: false };
 
-export function registerOps(app: FastifyInstance, deps: { sql: Sql; bus: Bus; metrics: Metrics; isDraining: () => boolean }): void {
-  app.get('/healthz', { config }, async () => ({ status: 'ok' }));
+const Health = Type.Object({ status: Type.Literal('ok') });
+const Readiness = Type.Object({
+  status: Type.Union([Type.Literal('ready'), Type.Literal('unavailable')]),
+  database: Type.Boolean({ description: '`select 1` answered within 1 s' }),
+  listener: Type.Boolean({ description: 'The fan-out LISTEN connection is subscribed' }),
+  draining: Type.Boolean({ description: 'The instance is shutting down' }),
+});
+/** Public (`security: []`): the platform probes them without credentials. */
+const schemas = {
+  healthz: { tags: ['operations'], summary: 'Liveness', security: [], response: { 200: Health } },
+  readyz: {
+    tags: ['operations'],
+    summary: 'Readiness, for the load balancer',
+    security: [],
+    response: { 200: Readiness, 503: { ...Readiness, description: 'Not ready: a check failed, or the instance is draining.' } },
+  },
+  metrics: {
+    tags: ['operations'],
+    summary: 'Prometheus metrics',
+    security: [],
+    response: { 200: { description: 'Prometheus text format.', content: { 'text/plain': { schema: { type: 'string' } } } } },
+  },
+};
 
-  app.get('/readyz', { config }, async (_request, reply) => {
+export function registerOps(app: FastifyInstance, deps: { sql: Sql; bus: Bus; metrics: Metrics; isDraining: () => boolean }): void {
+  app.get('/healthz', { config, schema: schemas.healthz }, async () => ({ status: 'ok' }));
+
+  app.get('/readyz', { config, schema: schemas.readyz }, async (_request, reply) => {
     const checks = { database: false, listener: deps.bus.listening, draining: deps.isDraining() };
     try {
       await Promise.race([deps.sql`select 1`, new Promise((_, reject) => setTimeout(reject, 1000).unref())]);
@@ -22,7 +47,7 @@ export function registerOps(app: FastifyInstance, deps: { sql: Sql; bus: Bus; me
     return reply.status(ready ? 200 : 503).send({ status: ready ? 'ready' : 'unavailable', ...checks });
   });
 
-  app.get('/metrics', { config }, async (_request, reply) => {
+  app.get('/metrics', { config, schema: schemas.metrics }, async (_request, reply) => {
     deps.metrics.listenerUp.set(deps.bus.listening ? 1 : 0);
     return reply.type(deps.metrics.registry.contentType).send(await deps.metrics.registry.metrics());
   });

@@ -7,13 +7,14 @@ import type { ApiOptions } from './conversations.ts';
 
 export type ReadApiOptions = Pick<ApiOptions, 'chat'>;
 
-const errors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 503: ErrorResponse };
+const errors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 429: ErrorResponse, 503: ErrorResponse };
 
 export const searchRoutes: FastifyPluginAsyncTypebox<ReadApiOptions> = async (app, { chat }) => {
   app.get(
     '/search',
     {
       schema: {
+        summary: 'Search messages',
         tags: ['search'],
         description: 'Messages of your conversations matching q (web-search syntax), newest first, with highlighted plain-text snippets.',
         querystring: SearchQuery,

@@ -4,13 +4,14 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { editHistory, receipts, replies } from '../db/threads.ts';
 import type { ReadApiOptions } from './search.ts';
 
-const errors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse, 503: ErrorResponse };
+const errors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse, 429: ErrorResponse, 503: ErrorResponse };
 
 export const threadRoutes: FastifyPluginAsyncTypebox<ReadApiOptions> = async (app, { chat }) => {
   app.get(
     '/conversations/:id/messages/:messageId/replies',
     {
       schema: {
+        summary: 'List the replies to a message',
         tags: ['messages'],
         description: 'Replies to a message, ascending seq, paged with after.',
         params: MessageParams,
@@ -28,6 +29,7 @@ export const threadRoutes: FastifyPluginAsyncTypebox<ReadApiOptions> = async (ap
     '/conversations/:id/messages/:messageId/edits',
     {
       schema: {
+        summary: "A message's edit history",
         tags: ['messages'],
         description: "A message's earlier bodies, oldest first.",
         params: MessageParams,
@@ -44,6 +46,7 @@ export const threadRoutes: FastifyPluginAsyncTypebox<ReadApiOptions> = async (ap
     '/conversations/:id/messages/:messageId/receipts',
     {
       schema: {
+        summary: 'Who has received and read a message',
         tags: ['messages'],
         description: 'Whether each member other than the sender has received and read the message.',
         params: MessageParams,
