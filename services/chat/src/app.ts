@@ -81,7 +81,6 @@ export async function buildApp(config: Readonly<Config>, logger: Logger = create
   if (!config.databaseUrl) throw new Error('buildApp needs config.databaseUrl (server.ts starts the embedded database)');
   const metrics = createMetrics(config.instanceId);
   const database = connect(config.databaseUrl, { max: config.dbPoolSize, applicationName: `chat-${config.instanceId}` });
-  const { sql } = database;
   const bus = new PgBus({
     url: config.databaseUrl,
     log: logger,
@@ -135,7 +134,7 @@ export async function buildApp(config: Readonly<Config>, logger: Logger = create
     onSignal: (signal) => signals.onSignal(signal),
     onResubscribed: (downSince) => {
       rooms.resync();
-      signals.recover(downSince, sql).catch((error: unknown) => logger.error({ err: error }, 'membership recovery failed'));
+      signals.recover(downSince).catch((error: unknown) => logger.error({ err: error }, 'membership recovery failed'));
     },
   });
 
@@ -249,7 +248,7 @@ export async function buildApp(config: Readonly<Config>, logger: Logger = create
     },
     { prefix: '/v1' },
   );
-  registerOps(app, { sql, bus, metrics, isDraining: () => gateway.draining });
+  registerOps(app, { chat, bus, metrics, isDraining: () => gateway.draining });
 
   registry.startHeartbeat(config.heartbeatMs);
   presence.start();

@@ -2,6 +2,7 @@
  * Appends a non-message change to a conversation's seq stream: lock the conversation
  * row (the seq counter), apply the change, store the event, NOTIFY — one transaction.
  */
+import { and, dsql, eq, schema, type Database } from '@chat/db';
 import type { ConversationEventType } from '@chat/protocol';
 import type { Sql, TransactionSql } from 'postgres';
 import { AppError } from '../errors.ts';
@@ -84,4 +85,19 @@ export async function appendEvent(
 ): Promise<AppendedEvent> {
   const run = async (tx: TransactionSql) => recordEvent(tx, bus, event, await nextSeq(tx, event.conversationId), signals);
   return 'savepoint' in sql ? run(sql as TransactionSql) : (sql as Sql).begin(run);
+}
+
+/**
+ * The member.added events committed since `since`, oldest first: after a listener outage,
+ * the controls this instance may have missed. The type is a literal in the statement (not
+ * a parameter) so the planner can use the partial index on membership events; the time is
+ * bound as ISO 8601, since Drizzle's client passes timestamp parameters through unserialised.
+ */
+export async function membersAddedSince(db: Database, since: Date): Promise<{ conversationId: string; userId: string }[]> {
+  const { events } = schema;
+  return db
+    .select({ conversationId: events.conversationId, userId: dsql<string>`${events.data}->'member'->>'userId'` })
+    .from(events)
+    .where(and(eq(events.type, dsql`'member.added'`), dsql`${events.createdAt} >= ${since.toISOString()}`))
+    .orderBy(events.createdAt, events.seq);
 }

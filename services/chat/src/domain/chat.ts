@@ -7,6 +7,8 @@ import type { Database } from '@chat/db';
 import type { Sql } from 'postgres';
 import type { Identity } from '../auth/session-token.ts';
 import * as conversations from '../db/conversations.ts';
+import { membersAddedSince } from '../db/events.ts';
+import { ping } from '../db/health.ts';
 import { createConversation } from '../db/membership-changes.ts';
 import { writeMessages, type NewMessage, type WrittenMessage } from '../db/message-writes.ts';
 import { historyPage, loadStream } from '../db/messages.ts';
@@ -180,6 +182,16 @@ export class Chat {
 
   loadStream(conversationId: string, afterSeq: number, limit: number) {
     return loadStream(this.sql, conversationId, afterSeq, limit);
+  }
+
+  /** The member.added events committed since `since`, oldest first (listener recovery). */
+  membersAddedSince(since: Date): Promise<{ conversationId: string; userId: string }[]> {
+    return membersAddedSince(this.db, since);
+  }
+
+  /** Resolves once the database answered a round trip (readiness). */
+  ping(): Promise<void> {
+    return ping(this.db);
   }
 
   /** Waits for queued writes (graceful shutdown). */

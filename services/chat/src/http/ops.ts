@@ -1,7 +1,7 @@
 /** Operations endpoints: liveness, readiness, Prometheus metrics. */
 import { Type } from '@sinclair/typebox';
 import type { FastifyInstance } from 'fastify';
-import type { Sql } from 'postgres';
+import type { Chat } from '../domain/chat.ts';
 import type { Bus } from '../fanout/bus.ts';
 import type { Metrics } from '../metrics.ts';
 
@@ -32,13 +32,13 @@ const schemas = {
   },
 };
 
-export function registerOps(app: FastifyInstance, deps: { sql: Sql; bus: Bus; metrics: Metrics; isDraining: () => boolean }): void {
+export function registerOps(app: FastifyInstance, deps: { chat: Pick<Chat, 'ping'>; bus: Bus; metrics: Metrics; isDraining: () => boolean }): void {
   app.get('/healthz', { config, schema: schemas.healthz }, async () => ({ status: 'ok' }));
 
   app.get('/readyz', { config, schema: schemas.readyz }, async (_request, reply) => {
     const checks = { database: false, listener: deps.bus.listening, draining: deps.isDraining() };
     try {
-      await Promise.race([deps.sql`select 1`, new Promise((_, reject) => setTimeout(reject, 1000).unref())]);
+      await Promise.race([deps.chat.ping(), new Promise((_, reject) => setTimeout(reject, 1000).unref())]);
       checks.database = true;
     } catch {
       // reported below

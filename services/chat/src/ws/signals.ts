@@ -4,7 +4,6 @@
  * the end of a membership needs no control: it is an event of the stream itself and ends
  * the subscription where it is delivered (ws/connection.ts).
  */
-import type { Sql } from 'postgres';
 import type { Signal } from '../fanout/bus.ts';
 import type { Registry } from './registry.ts';
 import { subscribeFrom, type CatchUpDeps } from './resume.ts';
@@ -19,13 +18,9 @@ export class SignalRouter {
    * After a listener outage: re-apply the member.added controls committed since it went
    * down (with a margin for clock skew between this instance and the database).
    */
-  async recover(downSince: Date, sql: Sql): Promise<void> {
+  async recover(downSince: Date): Promise<void> {
     const since = new Date(downSince.getTime() - 5000);
-    const rows = await sql<{ conversation_id: string; user_id: string }[]>`
-      select conversation_id, data->'member'->>'userId' as user_id from events
-      where type = 'member.added' and created_at >= ${since}
-      order by created_at, seq`;
-    for (const row of rows) this.subscribe(row.user_id, row.conversation_id);
+    for (const added of await this.deps.chat.membersAddedSince(since)) this.subscribe(added.userId, added.conversationId);
   }
 
   onSignal(signal: Signal): void {
