@@ -76,7 +76,10 @@ function errorResponse(path: string, status: string, declared: string | undefine
         ? 'Any other failure, such as 500 `INTERNAL`, with the same body.'
         : listed || 'An error from the catalog.';
   const schema = codes.length > 0 ? { allOf: [{ $ref: ERROR_REF }, { properties: { code: { enum: codes } } }] } : { $ref: ERROR_REF };
-  return { description, content: { 'application/json': { schema } } };
+  // Viewers build examples from the first code of the whole catalog: show this status's own.
+  const code = codes[0] ?? 'INTERNAL';
+  const example = { code, message: ERRORS[code].message, retryable: ERRORS[code].retryable };
+  return { description, content: { 'application/json': { schema, example } } };
 }
 
 /** GET /ws, for the document only (see the header comment). */
@@ -129,11 +132,12 @@ function completeDocument(document: Json): Json {
 
 /**
  * Swagger UI's page loads its own scripts, styles and the document from this origin, and
- * nothing else: the API's `default-src 'none'` (app.ts) is relaxed for /docs only.
+ * nothing else: the API's `default-src 'none'` (app.ts) is relaxed for /docs only. The one
+ * hash is the inline <style> of Swagger's SVG logo, drawn before the plugin swaps in its own.
  */
 const DOCS_CSP =
-  "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; font-src 'self' data:; " +
-  "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+  "default-src 'none'; script-src 'self'; style-src 'self' 'sha256-RL3ie0nH+Lzz2YNqQN83mnU0J1ot4QL7b99vMdIX99w='; " +
+  "img-src 'self' data:; font-src 'self' data:; connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /** Registers the generator (before the routes it describes), /openapi.json and /docs. */
 export async function registerOpenApi(app: FastifyInstance): Promise<void> {
