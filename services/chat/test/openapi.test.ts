@@ -4,7 +4,7 @@
  * with its methods; every operation declares its responses with schemas (a route added
  * without a schema fails here), the error responses that apply, and the error catalog's
  * body on each; its security matches what the server enforces; and /openapi.json and
- * /docs are public, with a CSP relaxed for the page only.
+ * /docs are public (under the per-address limit), with a CSP relaxed for the page only.
  */
 import SwaggerParser from '@apidevtools/swagger-parser';
 import { ERROR_CODES, ERRORS } from '@chat/protocol';
@@ -183,7 +183,10 @@ describe('the OpenAPI document', () => {
 describe('the documentation endpoints', () => {
   it('/openapi.json and /docs need no credentials; only the page gets a CSP that lets it run', async () => {
     const json = await fetch(`${instance.http}/openapi.json`);
+    await json.arrayBuffer();
     expect(json.headers.get('content-type')).toMatch(/^application\/json/);
+    // Public, but under the per-address limit like any route.
+    expect(json.headers.get('x-ratelimit-limit')).not.toBeNull();
     expect(json.headers.get('content-security-policy')).toMatch(/default-src 'none'/);
 
     const page = await fetch(`${instance.http}/docs`);
