@@ -5,7 +5,8 @@ import postgres from 'postgres';
 import * as schema from './schema.ts';
 
 export * as schema from './schema.ts';
-export { and, eq, inArray, sql as dsql } from 'drizzle-orm';
+export { and, asc, desc, eq, gt, inArray, isNull, lt, ne, not, sql as dsql, type SQL } from 'drizzle-orm';
+export { alias, PgDialect } from 'drizzle-orm/pg-core';
 export type Database = PostgresJsDatabase<typeof schema>;
 export type Sql = postgres.Sql;
 

@@ -1,27 +1,34 @@
 /** Conversations, memberships and the conversation list. */
+import { alias, and, desc, dsql, eq, isNull, not, schema, type Database, type SQL } from '@chat/db';
 import type { Conversation, Role } from '@chat/protocol';
-import type { Sql } from 'postgres';
 import { AppError } from '../errors.ts';
-import { MESSAGE_COLUMNS, toMessage, type MessageRow } from './rows.ts';
+import { fromJson, messageColumnList, toMessage, type MessageJson } from './rows.ts';
+
+const { conversations, members, users } = schema;
+/** The caller's own membership row in the conversation list. */
+const me = alias(members, 'me');
 
 /** Unread counts stop at this number (badges show "99+"): each count is one bounded index range scan. */
 export const UNREAD_CAP = 100;
 const LIST_MEMBERS = 50;
 
 /** The conversation's kind and the user's role in it (null when not a member), or null when it does not exist. */
-export async function access(sql: Sql, conversationId: string, userId: string): Promise<{ kind: 'direct' | 'group'; isPublic: boolean; role: Role | null } | null> {
-  const [row] = await sql<{ kind: 'direct' | 'group'; is_public: boolean; role: Role | null }[]>`
-    select c.kind, c.is_public, m.role from conversations c
-    left join members m on m.conversation_id = c.id and m.user_id = ${userId}
-    where c.id = ${conversationId} and c.deleted_at is null`;
-  return row ? { kind: row.kind, isPublic: row.is_public, role: row.role } : null;
+export async function access(db: Database, conversationId: string, userId: string): Promise<{ kind: 'direct' | 'group'; isPublic: boolean; role: Role | null } | null> {
+  const [row] = await db
+    .select({ kind: conversations.kind, isPublic: conversations.isPublic, role: members.role })
+    .from(conversations)
+    .leftJoin(members, and(eq(members.conversationId, conversations.id), eq(members.userId, userId)))
+    .where(and(eq(conversations.id, conversationId), isNull(conversations.deletedAt)));
+  return row ?? null;
 }
 
 /** The ids of every live conversation the user belongs to. */
-export async function membershipIds(sql: Sql, userId: string): Promise<string[]> {
-  const rows = await sql<{ id: string }[]>`
-    select c.id from members m join conversations c on c.id = m.conversation_id
-    where m.user_id = ${userId} and c.deleted_at is null`;
+export async function membershipIds(db: Database, userId: string): Promise<string[]> {
+  const rows = await db
+    .select({ id: conversations.id })
+    .from(members)
+    .innerJoin(conversations, eq(conversations.id, members.conversationId))
+    .where(and(eq(members.userId, userId), isNull(conversations.deletedAt)));
   return rows.map((r) => r.id);
 }
 
@@ -30,91 +37,103 @@ export async function membershipIds(sql: Sql, userId: string): Promise<string[]>
  * seq and the seq that began the membership. One statement, so one snapshot: a membership
  * change and the seq it took are seen together or not at all.
  */
-export async function streamPositions(sql: Sql, userId: string, ids: string[]): Promise<Map<string, { lastSeq: number; joinedSeq: number }>> {
-  const rows = await sql<{ id: string; last_seq: number; joined_seq: number }[]>`
-    select c.id, c.last_seq, m.joined_seq from members m join conversations c on c.id = m.conversation_id
-    where m.user_id = ${userId} and m.conversation_id = any(${ids}::uuid[]) and c.deleted_at is null`;
-  return new Map(rows.map((r) => [r.id, { lastSeq: r.last_seq, joinedSeq: r.joined_seq }]));
+export async function streamPositions(db: Database, userId: string, ids: string[]): Promise<Map<string, { lastSeq: number; joinedSeq: number }>> {
+  const rows = await db
+    .select({ id: conversations.id, lastSeq: conversations.lastSeq, joinedSeq: members.joinedSeq })
+    .from(members)
+    .innerJoin(conversations, eq(conversations.id, members.conversationId))
+    .where(and(eq(members.userId, userId), anyOf(members.conversationId, ids, 'uuid'), isNull(conversations.deletedAt)));
+  return new Map(rows.map((r) => [r.id, { lastSeq: r.lastSeq, joinedSeq: r.joinedSeq }]));
 }
 
-export async function existingUserIds(sql: Sql, ids: string[]): Promise<Set<string>> {
-  const rows = await sql<{ id: string }[]>`select id from users where id = any(${ids}::text[])`;
+export async function existingUserIds(db: Database, ids: string[]): Promise<Set<string>> {
+  const rows = await db.select({ id: users.id }).from(users).where(anyOf(users.id, ids, 'text'));
   return new Set(rows.map((r) => r.id));
 }
 
-interface ListRow {
-  id: string;
-  kind: 'direct' | 'group';
-  title: string | null;
-  is_public: boolean;
-  creator_id: string;
-  last_seq: number;
-  last_activity_at: Date;
-  activity_cursor: string;
-  created_at: Date;
-  role: Role;
-  muted: boolean;
-  last_read_seq: number;
-  unread: number;
-  last_message: MessageRow | null;
-  members: Conversation['members'];
+/**
+ * `column = any($1::type[])`: one array parameter, so one prepared statement whatever the
+ * number of ids (inArray would write a placeholder per id).
+ */
+function anyOf(column: Parameters<typeof eq>[0], ids: string[], type: 'uuid' | 'text'): SQL {
+  return dsql`${column} = any(${dsql.param(ids)}::${dsql.raw(type)}[])`;
 }
 
+/** Messages of the conversation not sent by the user and after their read mark, counted up to UNREAD_CAP. */
+const unreadCapped = (userId: string) => dsql<number>`(select count(*) from (
+  select 1 from messages u
+  where u.conversation_id = ${conversations.id} and u.seq > ${me.lastReadSeq}
+    and u.sender_id <> ${userId} and u.deleted_at is null
+  limit ${UNREAD_CAP}) capped)`;
+
 /**
- * The conversation-list row. `from` is `members me join conversations c` (my conversations)
- * or `conversations c left join members me` (one conversation a system role may read).
+ * The conversation-list row: columns of `conversations` and of the caller's membership
+ * `me`, with three correlated subqueries the builder has no words for (a capped count,
+ * the newest message as JSON, the first members as a JSON array).
  */
-const conversationSelect = (sql: Sql, userId: string, single = false) => sql`
-  select c.id, c.kind, c.title, c.is_public, c.creator_id, c.last_seq, c.last_activity_at,
-         c.last_activity_at::text as activity_cursor, c.created_at,
-         me.role, coalesce(me.muted, false) as muted, coalesce(me.last_read_seq, 0) as last_read_seq,
-         (select count(*) from (
-            select 1 from messages u
-            where u.conversation_id = c.id and u.seq > me.last_read_seq
-              and u.sender_id <> ${userId} and u.deleted_at is null
-            limit ${UNREAD_CAP}) capped)::int * (me.user_id is not null)::int as unread,
-         (select to_json(lm) from (
-            select ${sql.unsafe(MESSAGE_COLUMNS)} from messages m left join messages p on p.id = m.reply_to_id
-            where m.conversation_id = c.id order by m.seq desc limit 1) lm) as last_message,
-         (select coalesce(json_agg(x), '[]') from (
-            select mm.user_id as "userId", us.name, us.image, mm.role,
-                   mm.last_read_seq as "lastReadSeq", mm.last_delivered_seq as "lastDeliveredSeq",
-                   exists(select 1 from presence_sessions ps where ps.user_id = mm.user_id and ps.expires_at > now()) as online,
-                   us.last_seen_at as "lastSeenAt"
-            from members mm join users us on us.id = mm.user_id
-            where mm.conversation_id = c.id order by mm.joined_at, mm.user_id limit ${LIST_MEMBERS}) x) as members
-  ${
-    single
-      ? sql`from conversations c left join members me on me.conversation_id = c.id and me.user_id = ${userId} where c.deleted_at is null`
-      : sql`from members me join conversations c on c.id = me.conversation_id where me.user_id = ${userId} and c.deleted_at is null`
-  }`;
+const listFields = (userId: string) => ({
+  id: conversations.id,
+  kind: conversations.kind,
+  title: conversations.title,
+  isPublic: conversations.isPublic,
+  creatorId: conversations.creatorId,
+  lastSeq: conversations.lastSeq,
+  lastActivityAt: conversations.lastActivityAt,
+  activityCursor: dsql<string>`${conversations.lastActivityAt}::text`,
+  createdAt: conversations.createdAt,
+  role: me.role,
+  muted: dsql<boolean>`coalesce(${me.muted}, false)`,
+  lastReadSeq: dsql<number>`coalesce(${me.lastReadSeq}, 0)`,
+  unread: dsql<number>`${unreadCapped(userId)}::int * (${me.userId} is not null)::int`,
+  lastMessage: dsql<MessageJson | null>`(select to_json(lm) from (
+    select ${messageColumnList} from messages m left join messages p on p.id = m.reply_to_id
+    where m.conversation_id = ${conversations.id} order by m.seq desc limit 1) lm)`,
+  members: dsql<Conversation['members']>`(select coalesce(json_agg(x), '[]') from (
+    select mm.user_id as "userId", us.name, us.image, mm.role,
+           mm.last_read_seq as "lastReadSeq", mm.last_delivered_seq as "lastDeliveredSeq",
+           exists(select 1 from presence_sessions ps where ps.user_id = mm.user_id and ps.expires_at > now()) as online,
+           us.last_seen_at as "lastSeenAt"
+    from members mm join users us on us.id = mm.user_id
+    where mm.conversation_id = ${conversations.id} order by mm.joined_at, mm.user_id limit ${LIST_MEMBERS}) x)`,
+});
+
+/** My conversations: the caller's memberships and their live conversations. */
+const myConversations = (db: Database, userId: string, after: { at: string; id: string } | null = null) =>
+  db
+    .select(listFields(userId))
+    .from(me)
+    .innerJoin(conversations, eq(conversations.id, me.conversationId))
+    .where(and(eq(me.userId, userId), isNull(conversations.deletedAt), after ? before(after) : undefined));
+
+type ListRow = Awaited<ReturnType<typeof myConversations>>[number];
 
 function toConversation(row: ListRow): Conversation {
-  const last = row.last_message;
   return {
     id: row.id,
     kind: row.kind,
     title: row.title,
-    isPublic: row.is_public,
-    creatorId: row.creator_id,
-    lastSeq: row.last_seq,
-    lastActivityAt: row.last_activity_at.toISOString(),
-    createdAt: row.created_at.toISOString(),
+    isPublic: row.isPublic,
+    creatorId: row.creatorId,
+    lastSeq: row.lastSeq,
+    lastActivityAt: row.lastActivityAt.toISOString(),
+    createdAt: row.createdAt.toISOString(),
     role: row.role,
     muted: row.muted,
-    lastReadSeq: row.last_read_seq,
+    lastReadSeq: row.lastReadSeq,
     unreadCount: row.unread,
-    // json rows carry timestamps as strings
-    lastMessage: last
-      ? toMessage({ ...last, created_at: new Date(last.created_at), edited_at: last.edited_at && new Date(last.edited_at), deleted_at: last.deleted_at && new Date(last.deleted_at) })
-      : null,
+    lastMessage: row.lastMessage ? toMessage(fromJson(row.lastMessage)) : null,
     members: row.members,
   };
 }
 
 /** One conversation; `role` is the caller's effective role (a system role when not a member). */
-export async function getConversation(sql: Sql, userId: string, conversationId: string, role?: Role): Promise<Conversation> {
-  const [row] = await sql<ListRow[]>`${conversationSelect(sql, userId, true)} and c.id = ${conversationId}`;
+export async function getConversation(db: Database, userId: string, conversationId: string, role?: Role): Promise<Conversation> {
+  // A system role may read a conversation it is not a member of: `me` is left joined.
+  const [row] = await db
+    .select(listFields(userId))
+    .from(conversations)
+    .leftJoin(me, and(eq(me.conversationId, conversations.id), eq(me.userId, userId)))
+    .where(and(isNull(conversations.deletedAt), eq(conversations.id, conversationId)));
   const effective = row?.role ?? role;
   if (!row || !effective) throw new AppError('FORBIDDEN', 'You are not a member of this conversation.');
   return toConversation({ ...row, role: effective });
@@ -122,31 +141,33 @@ export async function getConversation(sql: Sql, userId: string, conversationId: 
 
 /** Most recent activity first; the cursor is the last row's (activity, id). */
 export async function listConversations(
-  sql: Sql,
+  db: Database,
   userId: string,
   options: { limit: number; cursor?: string },
 ): Promise<{ conversations: Conversation[]; nextCursor: string | null; totalUnread: number }> {
   const after = options.cursor ? decodeCursor(options.cursor) : null;
   const [rows, [total]] = await Promise.all([
-    sql<ListRow[]>`${conversationSelect(sql, userId)}
-      ${after ? sql`and (c.last_activity_at, c.id) < (${after.at}::text::timestamptz, ${after.id}::uuid)` : sql``}
-      order by c.last_activity_at desc, c.id desc limit ${options.limit + 1}`,
-    sql<{ total: number }[]>`
-      select coalesce(sum((select count(*) from (
-          select 1 from messages u
-          where u.conversation_id = me.conversation_id and u.seq > me.last_read_seq
-            and u.sender_id <> ${userId} and u.deleted_at is null
-          limit ${UNREAD_CAP}) capped)), 0)::int as total
-      from members me join conversations c on c.id = me.conversation_id
-      where me.user_id = ${userId} and not me.muted and c.deleted_at is null`,
+    myConversations(db, userId, after)
+      .orderBy(desc(conversations.lastActivityAt), desc(conversations.id))
+      .limit(options.limit + 1),
+    db
+      .select({ total: dsql<number>`coalesce(sum(${unreadCapped(userId)}), 0)::int` })
+      .from(me)
+      .innerJoin(conversations, eq(conversations.id, me.conversationId))
+      .where(and(eq(me.userId, userId), not(me.muted), isNull(conversations.deletedAt))),
   ]);
   const page = rows.slice(0, options.limit);
   const last = page[page.length - 1];
   return {
     conversations: page.map(toConversation),
-    nextCursor: rows.length > options.limit && last ? encodeCursor(last.activity_cursor, last.id) : null,
+    nextCursor: rows.length > options.limit && last ? encodeCursor(last.activityCursor, last.id) : null,
     totalUnread: total?.total ?? 0,
   };
+}
+
+/** Keyset condition: conversations after the cursor in (last activity, id) descending order. */
+function before(cursor: { at: string; id: string }): SQL {
+  return dsql`(${conversations.lastActivityAt}, ${conversations.id}) < (${cursor.at}::text::timestamptz, ${cursor.id}::uuid)`;
 }
 
 function encodeCursor(at: string, id: string): string {
@@ -162,20 +183,26 @@ function decodeCursor(cursor: string): { at: string; id: string } {
 }
 
 /** Public groups anyone signed in may join, most active first. */
-export async function listPublic(sql: Sql, userId: string, options: { limit: number; cursor?: string }) {
+export async function listPublic(db: Database, userId: string, options: { limit: number; cursor?: string }) {
   const after = options.cursor ? decodeCursor(options.cursor) : null;
-  const rows = await sql<{ id: string; title: string | null; member_count: number; last_activity_at: Date; activity_cursor: string; joined: boolean }[]>`
-    select c.id, c.title, c.last_activity_at, c.last_activity_at::text as activity_cursor,
-           (select count(*)::int from members m where m.conversation_id = c.id) as member_count,
-           exists(select 1 from members m where m.conversation_id = c.id and m.user_id = ${userId}) as joined
-    from conversations c
-    where c.is_public and c.deleted_at is null
-      ${after ? sql`and (c.last_activity_at, c.id) < (${after.at}::text::timestamptz, ${after.id}::uuid)` : sql``}
-    order by c.last_activity_at desc, c.id desc limit ${options.limit + 1}`;
+  const rows = await db
+    .select({
+      id: conversations.id,
+      title: conversations.title,
+      lastActivityAt: conversations.lastActivityAt,
+      activityCursor: dsql<string>`${conversations.lastActivityAt}::text`,
+      memberCount: dsql<number>`(select count(*)::int from members m where m.conversation_id = ${conversations.id})`,
+      joined: dsql<boolean>`exists(select 1 from members m where m.conversation_id = ${conversations.id} and m.user_id = ${userId})`,
+    })
+    .from(conversations)
+    // is_public as a bare predicate (not `= $1`), so conversations_public_idx's predicate matches.
+    .where(and(dsql`${conversations.isPublic}`, isNull(conversations.deletedAt), after ? before(after) : undefined))
+    .orderBy(desc(conversations.lastActivityAt), desc(conversations.id))
+    .limit(options.limit + 1);
   const page = rows.slice(0, options.limit);
   const last = page[page.length - 1];
   return {
-    conversations: page.map((r) => ({ id: r.id, title: r.title, memberCount: r.member_count, lastActivityAt: r.last_activity_at.toISOString(), joined: r.joined })),
-    nextCursor: rows.length > options.limit && last ? encodeCursor(last.activity_cursor, last.id) : null,
+    conversations: page.map((r) => ({ id: r.id, title: r.title, memberCount: r.memberCount, lastActivityAt: r.lastActivityAt.toISOString(), joined: r.joined })),
+    nextCursor: rows.length > options.limit && last ? encodeCursor(last.activityCursor, last.id) : null,
   };
 }

@@ -1,10 +1,12 @@
 /** Reads of the message history and of the seq stream. */
+import { and, asc, desc, eq, gt, lt, schema, type Database } from '@chat/db';
 import type { Message } from '@chat/protocol';
-import type { Sql } from 'postgres';
 import type { AccessChange } from '../fanout/bus.ts';
 import { accessChange, eventFrame } from './events.ts';
 import { messageCreatedFrame } from './message-writes.ts';
-import { MESSAGE_COLUMNS, REACTIONS_COLUMN, toMessage, type MessageRow } from './rows.ts';
+import { m, messageColumns, p, reactionsColumn, replyParent, toMessage } from './rows.ts';
+
+const { events } = schema;
 
 /** A committed stream event as read back from the database. */
 export interface LoadedEvent {
@@ -20,23 +22,24 @@ export interface HistoryOptions {
 }
 
 /** One page in ascending seq order; `hasMore` is about the paging direction. */
-export async function historyPage(sql: Sql, conversationId: string, options: HistoryOptions): Promise<{ messages: Message[]; hasMore: boolean }> {
-  const take = options.limit + 1;
-  const rows =
-    options.after !== undefined
-      ? await sql<MessageRow[]>`
-          select ${sql.unsafe(MESSAGE_COLUMNS)}, ${sql.unsafe(REACTIONS_COLUMN)} from messages m left join messages p on p.id = m.reply_to_id
-          where m.conversation_id = ${conversationId} and m.seq > ${options.after}
-            ${options.before !== undefined ? sql`and m.seq < ${options.before}` : sql``}
-          order by m.seq asc limit ${take}`
-      : await sql<MessageRow[]>`
-          select ${sql.unsafe(MESSAGE_COLUMNS)}, ${sql.unsafe(REACTIONS_COLUMN)} from messages m left join messages p on p.id = m.reply_to_id
-          where m.conversation_id = ${conversationId}
-            ${options.before !== undefined ? sql`and m.seq < ${options.before}` : sql``}
-          order by m.seq desc limit ${take}`;
+export async function historyPage(db: Database, conversationId: string, options: HistoryOptions): Promise<{ messages: Message[]; hasMore: boolean }> {
+  const forward = options.after !== undefined;
+  const rows = await db
+    .select({ ...messageColumns, reactions: reactionsColumn })
+    .from(m)
+    .leftJoin(p, replyParent)
+    .where(
+      and(
+        eq(m.conversationId, conversationId),
+        options.after !== undefined ? gt(m.seq, options.after) : undefined,
+        options.before !== undefined ? lt(m.seq, options.before) : undefined,
+      ),
+    )
+    .orderBy(forward ? asc(m.seq) : desc(m.seq))
+    .limit(options.limit + 1);
   const hasMore = rows.length > options.limit;
   const page = rows.slice(0, options.limit).map(toMessage);
-  if (options.after === undefined) page.reverse();
+  if (!forward) page.reverse();
   return { messages: page, hasMore };
 }
 
@@ -45,16 +48,29 @@ export async function historyPage(sql: Sql, conversationId: string, options: His
  * messages (current state: a later edit or delete shows through, and its own event
  * follows) merged with every other event, by seq.
  */
-export async function loadStream(sql: Sql, conversationId: string, afterSeq: number, limit: number): Promise<LoadedEvent[]> {
+export async function loadStream(db: Database, conversationId: string, afterSeq: number, limit: number): Promise<LoadedEvent[]> {
   const [messages, others] = await Promise.all([
-    sql<MessageRow[]>`
-      select ${sql.unsafe(MESSAGE_COLUMNS)} from messages m left join messages p on p.id = m.reply_to_id
-      where m.conversation_id = ${conversationId} and m.seq > ${afterSeq}
-      order by m.seq asc limit ${limit}`,
-    sql<{ type: string; conversation_id: string; seq: number; actor_id: string; created_at: Date; data: Record<string, unknown> }[]>`
-      select type, conversation_id, seq, actor_id, created_at, data from events
-      where conversation_id = ${conversationId} and seq > ${afterSeq}
-      order by seq asc limit ${limit}`,
+    db
+      .select(messageColumns)
+      .from(m)
+      .leftJoin(p, replyParent)
+      .where(and(eq(m.conversationId, conversationId), gt(m.seq, afterSeq)))
+      .orderBy(asc(m.seq))
+      .limit(limit),
+    // Keyed as eventFrame() takes an event row.
+    db
+      .select({
+        type: events.type,
+        conversation_id: events.conversationId,
+        seq: events.seq,
+        actor_id: events.actorId,
+        created_at: events.createdAt,
+        data: events.data,
+      })
+      .from(events)
+      .where(and(eq(events.conversationId, conversationId), gt(events.seq, afterSeq)))
+      .orderBy(asc(events.seq))
+      .limit(limit),
   ]);
   const merged = [
     ...messages.map((row) => ({ seq: row.seq, frame: messageCreatedFrame(toMessage(row)), access: null })),

@@ -2,10 +2,12 @@
  * Full-text search over the messages of the caller's conversations, newest first,
  * with highlighted snippets as plain-text segments (never HTML).
  */
+import { and, desc, dsql, eq, isNull, schema, type Database } from '@chat/db';
 import type { SearchPage, SnippetSegment } from '@chat/protocol';
-import type { Sql } from 'postgres';
 import { AppError } from '../errors.ts';
-import { MESSAGE_COLUMNS, toMessage, type MessageRow } from './rows.ts';
+import { m, messageColumns, p, replyParent, toMessage } from './rows.ts';
+
+const { conversations, members } = schema;
 
 /** ts_headline markers around matched words: control characters, removed from bodies first. */
 const START = '\u0002';
@@ -38,49 +40,54 @@ export interface SearchOptions {
   before?: SearchCursor | null | undefined;
 }
 
-interface SearchRow extends MessageRow {
-  cursor_at: string;
-  headline: string | null;
-}
-
 /**
  * One page of matches, newest first, keyset-paged on (created_at, id). Only messages of
  * live conversations the user is a member of; deleted messages never match. A query
  * with no searchable word (empty, or only excluded words) matches nothing.
  */
-export async function searchMessages(sql: Sql, options: SearchOptions): Promise<SearchPage> {
+export async function searchMessages(db: Database, options: SearchOptions): Promise<SearchPage> {
   const { userId, q, conversationId, limit, before } = options;
-  // The cursor's time goes in as ::text: a parameter typed timestamptz would go through
-  // postgres.js's Date serializer and lose its microseconds.
-  const rows = await sql<SearchRow[]>`
-    with query as (select websearch_to_tsquery('simple', ${q}) as tsq),
-    hits as (
-      select m.id
-      from query, messages m
-      join members me on me.conversation_id = m.conversation_id and me.user_id = ${userId}
-      join conversations c on c.id = m.conversation_id and c.deleted_at is null
-      where querytree(query.tsq) not in ('', 'T')
-        and m.search_vector @@ query.tsq
-        and m.deleted_at is null
-        ${conversationId !== undefined ? sql`and m.conversation_id = ${conversationId}` : sql``}
-        ${before ? sql`and (m.created_at, m.id) < (${before.at}::text::timestamptz, ${before.id}::uuid)` : sql``}
-      order by m.created_at desc, m.id desc
-      limit ${limit + 1}
-    )
-    select ${sql.unsafe(MESSAGE_COLUMNS)},
-      to_char(m.created_at at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"') as cursor_at,
-      ts_headline('simple', translate(m.body, ${TRANSLATE_FROM}, ${TRANSLATE_TO}), query.tsq,
-        case when length(m.body) <= ${SNIPPET_WHOLE_CHARS} then ${WHOLE_OPTIONS} else ${FRAGMENT_OPTIONS} end) as headline
-    from hits h
-    cross join query
-    join messages m on m.id = h.id
-    left join messages p on p.id = m.reply_to_id
-    order by m.created_at desc, m.id desc`;
+  // The query is parsed once and its page of ids found before any headline is built.
+  const query = db.$with('query', { tsq: dsql<string>`tsq`.as('tsq') }).as(dsql`select websearch_to_tsquery('simple', ${q}) as tsq`);
+  const hits = db.$with('hits').as(
+    db
+      .select({ id: m.id })
+      .from(query)
+      .crossJoin(m)
+      .innerJoin(members, and(eq(members.conversationId, m.conversationId), eq(members.userId, userId)))
+      .innerJoin(conversations, and(eq(conversations.id, m.conversationId), isNull(conversations.deletedAt)))
+      .where(
+        and(
+          dsql`querytree(${query.tsq}) not in ('', 'T')`,
+          dsql`${m.searchVector} @@ ${query.tsq}`,
+          isNull(m.deletedAt),
+          conversationId !== undefined ? eq(m.conversationId, conversationId) : undefined,
+          // The cursor's time goes in as text: a timestamptz parameter would pass through a
+          // JS Date and lose its microseconds.
+          before ? dsql`(${m.createdAt}, ${m.id}) < (${before.at}::text::timestamptz, ${before.id}::uuid)` : undefined,
+        ),
+      )
+      .orderBy(desc(m.createdAt), desc(m.id))
+      .limit(limit + 1),
+  );
+  const rows = await db
+    .with(query, hits)
+    .select({
+      ...messageColumns,
+      cursorAt: dsql<string>`to_char(${m.createdAt} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`,
+      headline: dsql<string | null>`ts_headline('simple', translate(${m.body}, ${TRANSLATE_FROM}, ${TRANSLATE_TO}), ${query.tsq},
+        case when length(${m.body}) <= ${SNIPPET_WHOLE_CHARS} then ${WHOLE_OPTIONS} else ${FRAGMENT_OPTIONS} end)`,
+    })
+    .from(hits)
+    .crossJoin(query)
+    .innerJoin(m, eq(m.id, hits.id))
+    .leftJoin(p, replyParent)
+    .orderBy(desc(m.createdAt), desc(m.id));
   const page = rows.slice(0, limit);
   const last = page[page.length - 1];
   return {
     results: page.map((row) => ({ ...toMessage(row), snippet: toSnippet(row.headline) })),
-    nextCursor: rows.length > limit && last ? encodeSearchCursor({ at: last.cursor_at, id: last.id }) : null,
+    nextCursor: rows.length > limit && last ? encodeSearchCursor({ at: last.cursorAt, id: last.id }) : null,
   };
 }
 

@@ -83,7 +83,7 @@ export async function deleteConversation(chat: Chat, identity: Identity, convers
 /** Any signed-in user may join a public group. */
 export async function joinPublic(chat: Chat, identity: Identity, conversationId: string): Promise<{ seqs: number[] }> {
   await chat.ensureUser(identity);
-  const found = await conversations.access(chat.sql, conversationId, identity.userId);
+  const found = await conversations.access(chat.db, conversationId, identity.userId);
   if (!found || !found.isPublic) throw new AppError('FORBIDDEN', 'This conversation is not public.');
   if (found.role) return { seqs: [] };
   return { seqs: await members.addMembers(chat.sql, chat.bus, { conversationId, actorId: identity.userId, userIds: [identity.userId] }) };

@@ -87,7 +87,7 @@ export class Chat {
    * that role everywhere.
    */
   async access(identity: Identity, conversationId: string): Promise<{ role: Role; kind: 'direct' | 'group'; member: boolean }> {
-    const found = await conversations.access(this.sql, conversationId, identity.userId);
+    const found = await conversations.access(this.db, conversationId, identity.userId);
     const own = found?.role ?? null;
     const system = found ? identity.systemRole : null;
     if (!own && !system) throw new AppError('FORBIDDEN', 'You are not a member of this conversation.');
@@ -126,22 +126,22 @@ export class Chat {
 
   async history(identity: Identity, conversationId: string, query: { before?: number; after?: number; limit: number }): Promise<HistoryPage> {
     await this.authorize(identity, conversationId);
-    return historyPage(this.sql, conversationId, query);
+    return historyPage(this.db, conversationId, query);
   }
 
   list(identity: Identity, query: { limit: number; cursor?: string }): Promise<ConversationList> {
-    return conversations.listConversations(this.sql, identity.userId, query);
+    return conversations.listConversations(this.db, identity.userId, query);
   }
 
   async get(identity: Identity, conversationId: string): Promise<Conversation> {
     const role = await this.authorize(identity, conversationId);
-    return conversations.getConversation(this.sql, identity.userId, conversationId, role);
+    return conversations.getConversation(this.db, identity.userId, conversationId, role);
   }
 
   async createDirect(identity: Identity, otherId: string): Promise<{ conversation: Conversation; created: boolean }> {
     if (otherId === identity.userId) throw new AppError('VALIDATION_FAILED', 'A direct conversation needs another user.');
     await this.ensureUser(identity);
-    const known = await conversations.existingUserIds(this.sql, [otherId]);
+    const known = await conversations.existingUserIds(this.db, [otherId]);
     if (!known.has(otherId)) throw new AppError('NOT_FOUND', 'User not found.');
     const { id, created } = await createConversation(this.sql, this.bus, {
       kind: 'direct',
@@ -150,13 +150,13 @@ export class Chat {
       creatorId: identity.userId,
       members: [identity.userId, otherId].map((userId) => ({ userId, role: 'member' as const })),
     });
-    return { conversation: await conversations.getConversation(this.sql, identity.userId, id), created };
+    return { conversation: await conversations.getConversation(this.db, identity.userId, id), created };
   }
 
   async createGroup(identity: Identity, input: { title: string; memberIds: string[]; isPublic: boolean }): Promise<Conversation> {
     await this.ensureUser(identity);
     const others = input.memberIds.filter((id) => id !== identity.userId);
-    const known = await conversations.existingUserIds(this.sql, others);
+    const known = await conversations.existingUserIds(this.db, others);
     const unknown = others.filter((id) => !known.has(id));
     if (unknown.length > 0) throw new AppError('NOT_FOUND', 'Some users do not exist.', { userIds: unknown });
     const { id } = await createConversation(this.sql, this.bus, {
@@ -169,19 +169,19 @@ export class Chat {
         ...others.map((userId) => ({ userId, role: 'member' as const })),
       ],
     });
-    return conversations.getConversation(this.sql, identity.userId, id);
+    return conversations.getConversation(this.db, identity.userId, id);
   }
 
   membershipIds(userId: string) {
-    return conversations.membershipIds(this.sql, userId);
+    return conversations.membershipIds(this.db, userId);
   }
 
   streamPositions(userId: string, ids: string[]) {
-    return conversations.streamPositions(this.sql, userId, ids);
+    return conversations.streamPositions(this.db, userId, ids);
   }
 
   loadStream(conversationId: string, afterSeq: number, limit: number) {
-    return loadStream(this.sql, conversationId, afterSeq, limit);
+    return loadStream(this.db, conversationId, afterSeq, limit);
   }
 
   /** The member.added events committed since `since`, oldest first (listener recovery). */

@@ -37,7 +37,7 @@ export interface AdminRouteOptions {
 
 export const adminRoutes: FastifyPluginAsyncTypebox<AdminRouteOptions> = async (app, { chat, sendLimiter, typingLimiter }) => {
   app.get('/conversations/public', { schema: { summary: 'List public groups', tags: ['membership'], querystring: ConversationListQuery, response: { 200: PublicConversationList, ...errors } } }, async (request) =>
-    listPublic(chat.sql, request.identity.userId, request.query),
+    listPublic(chat.db, request.identity.userId, request.query),
   );
 
   app.post('/conversations/:id/join', { schema: { summary: 'Join a public group', tags: ['membership'], params: ConversationParams, response: { 200: SeqsResponse, ...errors } } }, async (request) =>

@@ -29,7 +29,7 @@ export const searchRoutes: FastifyPluginAsyncTypebox<ReadApiOptions> = async (ap
         const { member } = await chat.access(request.identity, conversationId);
         if (!member) throw new AppError('FORBIDDEN', 'You are not a member of this conversation.');
       }
-      return searchMessages(chat.sql, { userId: request.identity.userId, q, conversationId, limit, before });
+      return searchMessages(chat.db, { userId: request.identity.userId, q, conversationId, limit, before });
     },
   );
 };

@@ -21,7 +21,7 @@ export const threadRoutes: FastifyPluginAsyncTypebox<ReadApiOptions> = async (ap
     },
     async (request) => {
       await chat.authorize(request.identity, request.params.id);
-      return replies(chat.sql, request.params.id, request.params.messageId, { after: request.query.after ?? 0, limit: request.query.limit });
+      return replies(chat.db, request.params.id, request.params.messageId, { after: request.query.after ?? 0, limit: request.query.limit });
     },
   );
 
@@ -38,7 +38,7 @@ export const threadRoutes: FastifyPluginAsyncTypebox<ReadApiOptions> = async (ap
     },
     async (request) => {
       await chat.authorize(request.identity, request.params.id);
-      return editHistory(chat.sql, request.params.id, request.params.messageId);
+      return editHistory(chat.db, request.params.id, request.params.messageId);
     },
   );
 
@@ -55,7 +55,7 @@ export const threadRoutes: FastifyPluginAsyncTypebox<ReadApiOptions> = async (ap
     },
     async (request) => {
       await chat.authorize(request.identity, request.params.id);
-      return receipts(chat.sql, request.params.id, request.params.messageId);
+      return receipts(chat.db, request.params.id, request.params.messageId);
     },
   );
 };

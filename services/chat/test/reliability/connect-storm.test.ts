@@ -180,7 +180,8 @@ it('2000 reconnects at once: typed outcomes only, pools bounded, and a 1,400-eve
   expect(replay.seqs).toEqual(Array.from({ length: last }, (_, i) => i + 1));
   // Every plan of a stream read (messages or events after a seq), and the most rows any node read.
   const plans = await eventually(() => {
-    const found = readPlans(serverLog.slice(logStart)).filter((p) => /seq > \$2/.test(p.text) && /order by (m\.)?seq asc/i.test(p.text));
+    // Drizzle quotes identifiers: `"m"."seq" > $2 ... order by "m"."seq" asc`.
+    const found = readPlans(serverLog.slice(logStart)).filter((p) => /seq"? > \$2/.test(p.text) && /order by ("?\w+"?\.)?"?seq"? asc/i.test(p.text));
     return found.length >= Math.ceil(last / REPLAY_PAGE) ? found : null;
   }, 'the replay queries in the server log');
   const maxRows = Math.max(...plans.map((p) => p.maxRows));
