@@ -5,9 +5,13 @@ import postgres from 'postgres';
 import * as schema from './schema.ts';
 
 export * as schema from './schema.ts';
-export { and, asc, desc, eq, gt, inArray, isNull, lt, ne, not, sql as dsql, type SQL } from 'drizzle-orm';
+export { and, asc, count, desc, eq, gt, inArray, isNull, lt, ne, not, sql as dsql, type SQL } from 'drizzle-orm';
 export { alias, PgDialect } from 'drizzle-orm/pg-core';
 export type Database = PostgresJsDatabase<typeof schema>;
+/** A transaction on the Drizzle handle. */
+export type Tx = Parameters<Parameters<Database['transaction']>[0]>[0];
+/** Where a statement runs: the database, or a transaction on it. */
+export type Executor = Database | Tx;
 export type Sql = postgres.Sql;
 
 export const migrationsFolder = fileURLToPath(new URL('../migrations', import.meta.url));

@@ -4,6 +4,7 @@
  * and counted, never acted on or looped on. Both writers of the format are checked: the
  * TypeScript encoder and the SQL send function (`chat_send_messages_v2`).
  */
+import { connect } from '@chat/db';
 import fc from 'fast-check';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -125,16 +126,18 @@ describe('the SQL writer (chat_send_messages_v2)', () => {
 
   it('PgBus.publish sends events and signals that span several payloads through PostgreSQL intact and in order', async () => {
     const bus = new PgBus({ url: db.url, log: pino({ level: 'silent' }) });
+    const handles = connect(db.url, { max: 1 });
     await fc.assert(
       fc.asyncProperty(fc.array(event, { maxLength: 12 }), fc.array(signal, { minLength: 1, maxLength: 12 }), async (events, signals) => {
         const before = received.length;
         const payloads = encode(events, signals);
-        await db.sql.begin((tx) => bus.publish(tx, events, signals));
+        await handles.db.transaction((tx) => bus.publish(tx, events, signals));
         await eventually(() => received.length >= before + payloads.length, 'every payload');
         expect(received.slice(before)).toEqual(payloads);
       }),
       { numRuns: 30 },
     );
+    await handles.end();
   });
 
   it('publishes records the decoder reads back exactly, for any sender id, clientMsgId and body', async () => {

@@ -2,11 +2,13 @@
  * Appends a non-message change to a conversation's seq stream: lock the conversation
  * row (the seq counter), apply the change, store the event, NOTIFY — one transaction.
  */
-import { and, dsql, eq, schema, type Database } from '@chat/db';
-import type { ConversationEventType } from '@chat/protocol';
-import type { Sql, TransactionSql } from 'postgres';
+import { and, dsql, eq, isNull, schema, type Database, type Executor, type Tx } from '@chat/db';
+import type { ConversationEvent, ConversationEventType } from '@chat/protocol';
 import { AppError } from '../errors.ts';
 import type { AccessChange, Bus, Signal } from '../fanout/bus.ts';
+import { encodeFrame } from '../frames.ts';
+
+const { conversations, events } = schema;
 
 export interface NewEvent {
   conversationId: string;
@@ -23,15 +25,16 @@ export interface AppendedEvent {
   frame: string;
 }
 
-export function eventFrame(row: { type: string; conversation_id: string; seq: number; actor_id: string; created_at: Date; data: Record<string, unknown> }): string {
-  return JSON.stringify({
+/** A stored event as its frame: the columns, then the event's own fields. */
+export function eventFrame(row: { type: string; conversationId: string; seq: number; actorId: string; createdAt: Date; data: Record<string, unknown> }): string {
+  return encodeFrame({
     type: row.type,
-    conversationId: row.conversation_id,
+    conversationId: row.conversationId,
     seq: row.seq,
-    actorId: row.actor_id,
-    at: row.created_at.toISOString(),
+    actorId: row.actorId,
+    at: row.createdAt.toISOString(),
     ...row.data,
-  });
+  } as ConversationEvent);
 }
 
 /** The events that end a membership, and whose: the delivery rule in ws/connection.ts acts on them. */
@@ -42,49 +45,48 @@ export function accessChange(type: string, data: Record<string, unknown>): Acces
 }
 
 /** Takes the conversation's next seq, locking its row until commit. Call before reading state to change. */
-export async function nextSeq(tx: TransactionSql, conversationId: string): Promise<{ seq: number; now: Date }> {
-  const [row] = await tx<{ last_seq: number; now: Date }[]>`
-    update conversations set last_seq = last_seq + 1
-    where id = ${conversationId} and deleted_at is null
-    returning last_seq, now() as now`;
+export async function nextSeq(tx: Tx, conversationId: string): Promise<{ seq: number; now: Date }> {
+  const [row] = await tx
+    .update(conversations)
+    .set({ lastSeq: dsql`${conversations.lastSeq} + 1` })
+    .where(and(eq(conversations.id, conversationId), isNull(conversations.deletedAt)))
+    .returning({ seq: conversations.lastSeq, now: dsql`now()`.mapWith(conversations.createdAt) });
   if (!row) throw new AppError('NOT_FOUND', 'Conversation not found.');
-  return { seq: row.last_seq, now: row.now };
+  return { seq: row.seq, now: row.now };
 }
 
 /** Stores the event at a seq from nextSeq and publishes it with any membership controls. */
 export async function recordEvent(
-  tx: TransactionSql,
+  tx: Tx,
   bus: Bus,
   event: NewEvent,
   at: { seq: number; now: Date },
   signals: (frame: string, seq: number) => Signal[] = () => [],
 ): Promise<AppendedEvent> {
-  const row = {
-    type: event.type,
-    conversation_id: event.conversationId,
-    seq: at.seq,
-    actor_id: event.actorId,
-    created_at: at.now,
-    data: event.data,
-  };
-  const frame = eventFrame(row);
+  const frame = eventFrame({ ...event, seq: at.seq, createdAt: at.now });
   await Promise.all([
-    tx`insert into events (conversation_id, seq, type, actor_id, message_id, data, created_at)
-       values (${event.conversationId}, ${at.seq}, ${event.type}, ${event.actorId}, ${event.messageId ?? null},
-               ${tx.json(event.data as never)}, ${at.now})`,
+    tx.insert(events).values({
+      conversationId: event.conversationId,
+      seq: at.seq,
+      type: event.type,
+      actorId: event.actorId,
+      messageId: event.messageId ?? null,
+      data: event.data,
+      createdAt: at.now,
+    }),
     bus.publish(tx, [{ conversationId: event.conversationId, seq: at.seq, frame, access: accessChange(event.type, event.data) }], signals(frame, at.seq)),
   ]);
   return { seq: at.seq, at: at.now.toISOString(), frame };
 }
 
+/** One event in a transaction of its own, or in the caller's. */
 export async function appendEvent(
-  sql: Sql | TransactionSql,
+  db: Executor,
   bus: Bus,
   event: NewEvent,
   signals?: (frame: string, seq: number) => Signal[],
 ): Promise<AppendedEvent> {
-  const run = async (tx: TransactionSql) => recordEvent(tx, bus, event, await nextSeq(tx, event.conversationId), signals);
-  return 'savepoint' in sql ? run(sql as TransactionSql) : (sql as Sql).begin(run);
+  return db.transaction(async (tx) => recordEvent(tx, bus, event, await nextSeq(tx, event.conversationId), signals));
 }
 
 /**

@@ -4,24 +4,33 @@
  * right after the event; a removal or deletion ends subscriptions through the stream
  * event itself (its `access`, see db/events.ts).
  */
+import { and, count, dsql, eq, inArray, schema, type Database, type Tx } from '@chat/db';
 import type { Member, Role } from '@chat/protocol';
-import type { Sql, TransactionSql } from 'postgres';
 import { AppError } from '../errors.ts';
 import type { Bus, Signal } from '../fanout/bus.ts';
 import { nextSeq, recordEvent } from './events.ts';
 import { Unchanged } from './message-changes.ts';
 
+const { conversations, members, presenceSessions, users } = schema;
+
 const toUser = (userId: string) => (frame: string): Signal[] => [{ target: `u:${userId}`, exclude: null, frame }];
 
-async function memberSnapshot(tx: TransactionSql, conversationId: string, userId: string): Promise<Member> {
-  const [row] = await tx<Member[]>`
-    select m.user_id as "userId", u.name, u.image, m.role, m.last_read_seq as "lastReadSeq",
-           m.last_delivered_seq as "lastDeliveredSeq",
-           exists(select 1 from presence_sessions ps where ps.user_id = m.user_id and ps.expires_at > now()) as online,
-           u.last_seen_at as "lastSeenAt"
-    from members m join users u on u.id = m.user_id
-    where m.conversation_id = ${conversationId} and m.user_id = ${userId}`;
-  return { ...row!, lastSeenAt: row!.lastSeenAt ? new Date(row!.lastSeenAt).toISOString() : null };
+async function memberSnapshot(tx: Tx, conversationId: string, userId: string): Promise<Member> {
+  const [row] = await tx
+    .select({
+      userId: members.userId,
+      name: users.name,
+      image: users.image,
+      role: members.role,
+      lastReadSeq: members.lastReadSeq,
+      lastDeliveredSeq: members.lastDeliveredSeq,
+      online: dsql<boolean>`exists(select 1 from ${presenceSessions} ps where ps.user_id = ${members.userId} and ps.expires_at > now())`,
+      lastSeenAt: users.lastSeenAt,
+    })
+    .from(members)
+    .innerJoin(users, eq(users.id, members.userId))
+    .where(and(eq(members.conversationId, conversationId), eq(members.userId, userId)));
+  return { ...row!, lastSeenAt: row!.lastSeenAt ? row!.lastSeenAt.toISOString() : null };
 }
 
 /**
@@ -30,22 +39,23 @@ async function memberSnapshot(tx: TransactionSql, conversationId: string, userId
  * A direct conversation is unique per pair: the existing one is returned instead.
  */
 export async function createConversation(
-  sql: Sql,
+  db: Database,
   bus: Bus,
   input: { kind: 'direct' | 'group'; title: string | null; isPublic: boolean; creatorId: string; members: { userId: string; role: Role }[] },
 ): Promise<{ id: string; created: boolean }> {
   const directKey = input.kind === 'direct' ? input.members.map((m) => m.userId).sort().join(' ') : null;
-  return sql.begin(async (tx) => {
-    const [row] = await tx<{ id: string }[]>`
-      insert into conversations (kind, title, creator_id, is_public, direct_key)
-      values (${input.kind}, ${input.title}, ${input.creatorId}, ${input.isPublic}, ${directKey})
-      on conflict (direct_key) do nothing returning id`;
+  return db.transaction(async (tx) => {
+    const [row] = await tx
+      .insert(conversations)
+      .values({ kind: input.kind, title: input.title, creatorId: input.creatorId, isPublic: input.isPublic, directKey })
+      .onConflictDoNothing({ target: conversations.directKey })
+      .returning({ id: conversations.id });
     if (!row) {
-      const [existing] = await tx<{ id: string }[]>`select id from conversations where direct_key = ${directKey}`;
+      const [existing] = await tx.select({ id: conversations.id }).from(conversations).where(eq(conversations.directKey, directKey!));
       return { id: existing!.id, created: false };
     }
-    await tx`insert into members (conversation_id, user_id, role)
-             select ${row.id}, * from unnest(${input.members.map((m) => m.userId)}::text[], ${input.members.map((m) => m.role)}::text[])`;
+    // The members a conversation is created with see its stream from seq 1 (joined_seq 0).
+    await tx.insert(members).values(input.members.map((m) => ({ conversationId: row.id, userId: m.userId, role: m.role })));
     for (const { userId } of input.members) {
       const member = await memberSnapshot(tx, row.id, userId);
       await recordEvent(tx, bus, { conversationId: row.id, type: 'member.added', actorId: input.creatorId, data: { member } }, await nextSeq(tx, row.id), toUser(userId));
@@ -55,20 +65,26 @@ export async function createConversation(
 }
 
 /** Adds users as members; returns the seqs of the member.added events (existing members are skipped). */
-export async function addMembers(sql: Sql, bus: Bus, input: { conversationId: string; actorId: string; userIds: string[]; role?: Role }): Promise<number[]> {
-  return sql.begin(async (tx) => {
-    const known = await tx<{ id: string }[]>`select id from users where id = any(${input.userIds}::text[])`;
+export async function addMembers(db: Database, bus: Bus, input: { conversationId: string; actorId: string; userIds: string[]; role?: Role }): Promise<number[]> {
+  return db.transaction(async (tx) => {
+    const known = await tx.select({ id: users.id }).from(users).where(inArray(users.id, input.userIds));
     const unknown = input.userIds.filter((id) => !known.some((k) => k.id === id));
     if (unknown.length > 0) throw new AppError('NOT_FOUND', 'Some users do not exist.', { userIds: unknown });
-    const [live] = await tx`select 1 from conversations where id = ${input.conversationId} and deleted_at is null for update`;
+    const [live] = await tx
+      .select({ id: conversations.id })
+      .from(conversations)
+      .where(and(eq(conversations.id, input.conversationId), dsql`${conversations.deletedAt} is null`))
+      .for('update');
     if (!live) throw new AppError('NOT_FOUND', 'Conversation not found.');
-    const existing = await tx<{ user_id: string }[]>`
-      select user_id from members where conversation_id = ${input.conversationId} and user_id = any(${input.userIds}::text[])`;
+    const existing = await tx
+      .select({ userId: members.userId })
+      .from(members)
+      .where(and(eq(members.conversationId, input.conversationId), inArray(members.userId, input.userIds)));
     const seqs: number[] = [];
-    for (const userId of input.userIds.filter((id) => !existing.some((e) => e.user_id === id))) {
+    for (const userId of input.userIds.filter((id) => !existing.some((e) => e.userId === id))) {
       const at = await nextSeq(tx, input.conversationId);
-      await tx`insert into members (conversation_id, user_id, role, joined_seq)
-               values (${input.conversationId}, ${userId}, ${input.role ?? 'member'}, ${at.seq})`;
+      // The membership begins at its own member.added event: its sockets stream from there.
+      await tx.insert(members).values({ conversationId: input.conversationId, userId, role: input.role ?? 'member', joinedSeq: at.seq });
       const member = await memberSnapshot(tx, input.conversationId, userId);
       const event = await recordEvent(
         tx,
@@ -83,25 +99,39 @@ export async function addMembers(sql: Sql, bus: Bus, input: { conversationId: st
   });
 }
 
+/** The member's role, locked until the transaction ends, or null when not a member. */
+async function lockMember(tx: Tx, conversationId: string, userId: string): Promise<Role | null> {
+  const [row] = await tx
+    .select({ role: members.role })
+    .from(members)
+    .where(and(eq(members.conversationId, conversationId), eq(members.userId, userId)))
+    .for('update');
+  return row?.role ?? null;
+}
+
+async function countMembers(tx: Tx, conversationId: string, role?: Role): Promise<number> {
+  const [row] = await tx
+    .select({ n: count() })
+    .from(members)
+    .where(and(eq(members.conversationId, conversationId), role ? eq(members.role, role) : undefined));
+  return row!.n;
+}
+
 export async function removeMember(
-  sql: Sql,
+  db: Database,
   bus: Bus,
   input: { conversationId: string; actorId: string; userId: string; reason: 'removed' | 'left'; canRemove: (targetRole: Role) => boolean },
 ): Promise<number> {
-  return sql.begin(async (tx) => {
+  return db.transaction(async (tx) => {
     const at = await nextSeq(tx, input.conversationId);
-    const [target] = await tx<{ role: Role }[]>`
-      select role from members where conversation_id = ${input.conversationId} and user_id = ${input.userId} for update`;
-    if (!target) throw new AppError('NOT_FOUND', 'That user is not a member.');
-    if (!input.canRemove(target.role)) throw new AppError('FORBIDDEN', `You may not remove a member with the role ${target.role}.`);
-    if (target.role === 'owner') {
-      const [{ owners }] = await tx<[{ owners: number }]>`
-        select count(*)::int as owners from members where conversation_id = ${input.conversationId} and role = 'owner'`;
-      const [{ members }] = await tx<[{ members: number }]>`
-        select count(*)::int as members from members where conversation_id = ${input.conversationId}`;
-      if (owners === 1 && members > 1) throw new AppError('CONFLICT', 'The last owner must hand ownership to someone first.');
+    const role = await lockMember(tx, input.conversationId, input.userId);
+    if (!role) throw new AppError('NOT_FOUND', 'That user is not a member.');
+    if (!input.canRemove(role)) throw new AppError('FORBIDDEN', `You may not remove a member with the role ${role}.`);
+    if (role === 'owner') {
+      const [owners, all] = [await countMembers(tx, input.conversationId, 'owner'), await countMembers(tx, input.conversationId)];
+      if (owners === 1 && all > 1) throw new AppError('CONFLICT', 'The last owner must hand ownership to someone first.');
     }
-    await tx`delete from members where conversation_id = ${input.conversationId} and user_id = ${input.userId}`;
+    await tx.delete(members).where(and(eq(members.conversationId, input.conversationId), eq(members.userId, input.userId)));
     const event = await recordEvent(
       tx,
       bus,
@@ -112,20 +142,20 @@ export async function removeMember(
   });
 }
 
-export async function changeRole(sql: Sql, bus: Bus, input: { conversationId: string; actorId: string; userId: string; role: Role }): Promise<{ seq: number | null }> {
-  return sql
-    .begin(async (tx) => {
+export async function changeRole(db: Database, bus: Bus, input: { conversationId: string; actorId: string; userId: string; role: Role }): Promise<{ seq: number | null }> {
+  return db
+    .transaction(async (tx) => {
       const at = await nextSeq(tx, input.conversationId);
-      const [before] = await tx<{ role: Role }[]>`
-        select role from members where conversation_id = ${input.conversationId} and user_id = ${input.userId} for update`;
+      const before = await lockMember(tx, input.conversationId, input.userId);
       if (!before) throw new AppError('NOT_FOUND', 'That user is not a member.');
-      if (before.role === input.role) throw new Unchanged();
-      if (before.role === 'owner') {
-        const [{ owners }] = await tx<[{ owners: number }]>`
-          select count(*)::int as owners from members where conversation_id = ${input.conversationId} and role = 'owner'`;
-        if (owners === 1) throw new AppError('CONFLICT', 'A conversation keeps at least one owner.');
+      if (before === input.role) throw new Unchanged();
+      if (before === 'owner' && (await countMembers(tx, input.conversationId, 'owner')) === 1) {
+        throw new AppError('CONFLICT', 'A conversation keeps at least one owner.');
       }
-      await tx`update members set role = ${input.role} where conversation_id = ${input.conversationId} and user_id = ${input.userId}`;
+      await tx
+        .update(members)
+        .set({ role: input.role })
+        .where(and(eq(members.conversationId, input.conversationId), eq(members.userId, input.userId)));
       const event = await recordEvent(
         tx,
         bus,
@@ -141,32 +171,42 @@ export async function changeRole(sql: Sql, bus: Bus, input: { conversationId: st
 }
 
 export async function updateConversation(
-  sql: Sql,
+  db: Database,
   bus: Bus,
   input: { conversationId: string; actorId: string; title?: string | undefined; isPublic?: boolean | undefined },
 ): Promise<number> {
-  return sql.begin(async (tx) => {
+  return db.transaction(async (tx) => {
     const at = await nextSeq(tx, input.conversationId);
-    const [row] = await tx<{ title: string | null; is_public: boolean }[]>`
-      update conversations set
-        title = coalesce(${input.title ?? null}, title),
-        is_public = coalesce(${input.isPublic ?? null}::boolean, is_public)
-      where id = ${input.conversationId} returning title, is_public`;
+    const [row] = await tx
+      .update(conversations)
+      .set({ title: input.title ?? dsql`${conversations.title}`, isPublic: input.isPublic ?? dsql`${conversations.isPublic}` })
+      .where(eq(conversations.id, input.conversationId))
+      .returning({ title: conversations.title, isPublic: conversations.isPublic });
     const event = await recordEvent(
       tx,
       bus,
-      { conversationId: input.conversationId, type: 'conversation.updated', actorId: input.actorId, data: { title: row!.title, isPublic: row!.is_public } },
+      { conversationId: input.conversationId, type: 'conversation.updated', actorId: input.actorId, data: { title: row!.title, isPublic: row!.isPublic } },
       at,
     );
     return event.seq;
   });
 }
 
-export async function deleteConversation(sql: Sql, bus: Bus, input: { conversationId: string; actorId: string }): Promise<number> {
-  return sql.begin(async (tx) => {
+export async function deleteConversation(db: Database, bus: Bus, input: { conversationId: string; actorId: string }): Promise<number> {
+  return db.transaction(async (tx) => {
     const at = await nextSeq(tx, input.conversationId);
-    await tx`update conversations set deleted_at = ${at.now} where id = ${input.conversationId}`;
+    await tx.update(conversations).set({ deletedAt: at.now }).where(eq(conversations.id, input.conversationId));
     const event = await recordEvent(tx, bus, { conversationId: input.conversationId, type: 'conversation.deleted', actorId: input.actorId, data: {} }, at);
     return event.seq;
   });
+}
+
+/** Mutes or unmutes the conversation for one member; false when they are not a member. */
+export async function setMuted(db: Database, input: { conversationId: string; userId: string; muted: boolean }): Promise<boolean> {
+  const updated = await db
+    .update(members)
+    .set({ muted: input.muted })
+    .where(and(eq(members.conversationId, input.conversationId), eq(members.userId, input.userId)))
+    .returning({ userId: members.userId });
+  return updated.length > 0;
 }

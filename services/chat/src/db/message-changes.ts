@@ -1,42 +1,47 @@
-/** Edits, deletes and reactions: each a stream event, checked against the state under lock. */
-import type { Role } from '@chat/protocol';
-import type { Sql, TransactionSql } from 'postgres';
-import { allowed } from '../domain/policy.ts';
+/** Edits, deletes, reactions and receipts: each a stream event, checked against the state under lock. */
+import { and, dsql, eq, lt, schema, type Database, type Tx } from '@chat/db';
 import { AppError } from '../errors.ts';
 import type { Bus } from '../fanout/bus.ts';
 import { nextSeq, recordEvent } from './events.ts';
 
-interface TargetRow {
-  id: string;
-  sender_id: string;
-  body: string | null;
-  created_at: Date;
-  deleted_at: Date | null;
-}
+const { conversations, events, members, messageEdits, messages, reactions } = schema;
 
-async function lockTarget(tx: TransactionSql, conversationId: string, messageId: string): Promise<TargetRow> {
-  const [row] = await tx<TargetRow[]>`
-    select id, sender_id, body, created_at, deleted_at from messages
-    where id = ${messageId} and conversation_id = ${conversationId} for update`;
+async function lockTarget(tx: Tx, conversationId: string, messageId: string) {
+  const [row] = await tx
+    .select({ id: messages.id, senderId: messages.senderId, body: messages.body, createdAt: messages.createdAt, deletedAt: messages.deletedAt })
+    .from(messages)
+    .where(and(eq(messages.id, messageId), eq(messages.conversationId, conversationId)))
+    .for('update');
   if (!row) throw new AppError('NOT_FOUND', 'Message not found.');
   return row;
 }
 
+/** Thrown to roll a transaction back when a request turned out to change nothing. */
+export class Unchanged extends Error {}
+
+/** Runs a change; one that turns out to change nothing rolls back (giving its seq back) and answers `seq: null`. */
+function unlessUnchanged(run: Promise<{ seq: number | null }>): Promise<{ seq: number | null }> {
+  return run.catch((error: unknown) => {
+    if (error instanceof Unchanged) return { seq: null };
+    throw error;
+  });
+}
+
 export async function editMessage(
-  sql: Sql,
+  db: Database,
   bus: Bus,
   input: { conversationId: string; messageId: string; actorId: string; body: string; editWindowSec: number },
 ): Promise<{ seq: number | null }> {
-  return sql.begin(async (tx) => {
+  return db.transaction(async (tx) => {
     const at = await nextSeq(tx, input.conversationId);
     const target = await lockTarget(tx, input.conversationId, input.messageId);
-    if (target.sender_id !== input.actorId) throw new AppError('FORBIDDEN', 'Only the author can edit a message.');
-    if (target.deleted_at) throw new AppError('CONFLICT', 'The message was deleted.');
-    if (at.now.getTime() - target.created_at.getTime() > input.editWindowSec * 1000) throw new AppError('EDIT_WINDOW_CLOSED');
+    if (target.senderId !== input.actorId) throw new AppError('FORBIDDEN', 'Only the author can edit a message.');
+    if (target.deletedAt) throw new AppError('CONFLICT', 'The message was deleted.');
+    if (at.now.getTime() - target.createdAt.getTime() > input.editWindowSec * 1000) throw new AppError('EDIT_WINDOW_CLOSED');
     if (target.body === input.body) throw new AppError('CONFLICT', 'The text is unchanged.');
     await Promise.all([
-      tx`insert into message_edits (message_id, previous_body, edited_at) values (${input.messageId}, ${target.body}, ${at.now})`,
-      tx`update messages set body = ${input.body}, edited_at = ${at.now} where id = ${input.messageId}`,
+      tx.insert(messageEdits).values({ messageId: input.messageId, previousBody: target.body, editedAt: at.now }),
+      tx.update(messages).set({ body: input.body, editedAt: at.now }).where(eq(messages.id, input.messageId)),
     ]);
     const event = await recordEvent(
       tx,
@@ -56,26 +61,29 @@ export async function editMessage(
 
 /**
  * Deletes as a tombstone: the row keeps its seq, every stored copy of the text (body,
- * edit history, edit events) is erased, reactions go.
+ * edit history, edit events) is erased, reactions go. `mayDelete` is the caller's rule
+ * for someone else's message (the domain's policy), decided here under the lock.
  */
 export async function deleteMessage(
-  sql: Sql,
+  db: Database,
   bus: Bus,
-  input: { conversationId: string; messageId: string; actorId: string; role: Role; kind: 'direct' | 'group' },
+  input: { conversationId: string; messageId: string; actorId: string; mayDeleteOthers: boolean },
 ): Promise<{ seq: number | null }> {
-  return sql.begin(async (tx) => {
+  return db.transaction(async (tx) => {
     const at = await nextSeq(tx, input.conversationId);
     const target = await lockTarget(tx, input.conversationId, input.messageId);
-    const moderator = input.kind === 'group' && allowed(input.role, 'moderate');
-    if (target.sender_id !== input.actorId && !moderator) {
+    if (target.senderId !== input.actorId && !input.mayDeleteOthers) {
       throw new AppError('FORBIDDEN', 'Only the author, or an admin of a group, can delete a message.');
     }
-    if (target.deleted_at) throw new AppError('CONFLICT', 'The message was already deleted.');
+    if (target.deletedAt) throw new AppError('CONFLICT', 'The message was already deleted.');
     await Promise.all([
-      tx`update messages set body = null, attachments = null, deleted_at = ${at.now} where id = ${input.messageId}`,
-      tx`update message_edits set previous_body = null where message_id = ${input.messageId}`,
-      tx`update events set data = data || '{"body": null}'::jsonb where message_id = ${input.messageId} and type = 'message.edited'`,
-      tx`delete from reactions where message_id = ${input.messageId}`,
+      tx.update(messages).set({ body: null, attachments: null, deletedAt: at.now }).where(eq(messages.id, input.messageId)),
+      tx.update(messageEdits).set({ previousBody: null }).where(eq(messageEdits.messageId, input.messageId)),
+      tx
+        .update(events)
+        .set({ data: dsql`${events.data} || '{"body": null}'::jsonb` })
+        .where(and(eq(events.messageId, input.messageId), eq(events.type, 'message.edited'))),
+      tx.delete(reactions).where(eq(reactions.messageId, input.messageId)),
     ]);
     const event = await recordEvent(
       tx,
@@ -95,63 +103,71 @@ export async function deleteMessage(
 
 /** Adds or removes one user's emoji on a message; no event when nothing changed. */
 export async function setReaction(
-  sql: Sql,
+  db: Database,
   bus: Bus,
   input: { conversationId: string; messageId: string; actorId: string; emoji: string; add: boolean },
 ): Promise<{ seq: number | null }> {
-  return sql.begin(async (tx) => {
-    const at = await nextSeq(tx, input.conversationId);
-    const target = await lockTarget(tx, input.conversationId, input.messageId);
-    if (target.deleted_at) throw new AppError('CONFLICT', 'The message was deleted.');
-    const changed = input.add
-      ? await tx`insert into reactions (message_id, user_id, emoji) values (${input.messageId}, ${input.actorId}, ${input.emoji})
-                 on conflict do nothing returning 1`
-      : await tx`delete from reactions where message_id = ${input.messageId} and user_id = ${input.actorId} and emoji = ${input.emoji}
-                 returning 1`;
-    if (changed.length === 0) {
-      // Nothing to announce: give the seq back by rolling back.
-      throw new Unchanged();
-    }
-    const event = await recordEvent(
-      tx,
-      bus,
-      {
-        conversationId: input.conversationId,
-        type: input.add ? 'reaction.added' : 'reaction.removed',
-        actorId: input.actorId,
-        messageId: input.messageId,
-        data: { messageId: input.messageId, userId: input.actorId, emoji: input.emoji },
-      },
-      at,
-    );
-    return { seq: event.seq };
-  }).catch((error: unknown) => {
-    if (error instanceof Unchanged) return { seq: null };
-    throw error;
-  });
+  return unlessUnchanged(
+    db.transaction(async (tx) => {
+      const at = await nextSeq(tx, input.conversationId);
+      const target = await lockTarget(tx, input.conversationId, input.messageId);
+      if (target.deletedAt) throw new AppError('CONFLICT', 'The message was deleted.');
+      const key = { messageId: input.messageId, userId: input.actorId, emoji: input.emoji };
+      const changed = input.add
+        ? await tx.insert(reactions).values(key).onConflictDoNothing().returning({ messageId: reactions.messageId })
+        : await tx
+            .delete(reactions)
+            .where(and(eq(reactions.messageId, key.messageId), eq(reactions.userId, key.userId), eq(reactions.emoji, key.emoji)))
+            .returning({ messageId: reactions.messageId });
+      if (changed.length === 0) throw new Unchanged();
+      const event = await recordEvent(
+        tx,
+        bus,
+        {
+          conversationId: input.conversationId,
+          type: input.add ? 'reaction.added' : 'reaction.removed',
+          actorId: input.actorId,
+          messageId: input.messageId,
+          data: { messageId: input.messageId, userId: input.actorId, emoji: input.emoji },
+        },
+        at,
+      );
+      return { seq: event.seq };
+    }),
+  );
 }
-
-/** Thrown to roll a transaction back when a request turned out to change nothing. */
-export class Unchanged extends Error {}
 
 /** Marks read (implies delivered) or delivered up to a seq; monotonic, no event when nothing moved. */
 export async function markReceipt(
-  sql: Sql,
+  db: Database,
   bus: Bus,
   input: { conversationId: string; userId: string; upTo: number; kind: 'read' | 'delivered' },
 ): Promise<{ seq: number | null }> {
-  return sql
-    .begin(async (tx) => {
+  // Marks only move forward and last_seq only grows, so a mark at or below the current one
+  // (read here without a lock) stays a no-op: answer it without locking the conversation.
+  const [current] = await db
+    .select({ read: members.lastReadSeq, delivered: members.lastDeliveredSeq, lastSeq: conversations.lastSeq })
+    .from(members)
+    .innerJoin(conversations, eq(conversations.id, members.conversationId))
+    .where(and(eq(members.conversationId, input.conversationId), eq(members.userId, input.userId)));
+  if (current && Math.min(input.upTo, current.lastSeq) <= current[input.kind]) return { seq: null };
+  return unlessUnchanged(
+    db.transaction(async (tx) => {
       const at = await nextSeq(tx, input.conversationId);
       const upTo = Math.min(input.upTo, at.seq - 1);
+      const mine = and(eq(members.conversationId, input.conversationId), eq(members.userId, input.userId));
       const moved =
         input.kind === 'read'
-          ? await tx`update members set last_read_seq = ${upTo}, last_delivered_seq = greatest(last_delivered_seq, ${upTo})
-                     where conversation_id = ${input.conversationId} and user_id = ${input.userId} and last_read_seq < ${upTo}
-                     returning 1`
-          : await tx`update members set last_delivered_seq = ${upTo}
-                     where conversation_id = ${input.conversationId} and user_id = ${input.userId} and last_delivered_seq < ${upTo}
-                     returning 1`;
+          ? await tx
+              .update(members)
+              .set({ lastReadSeq: upTo, lastDeliveredSeq: dsql`greatest(${members.lastDeliveredSeq}, ${upTo})` })
+              .where(and(mine, lt(members.lastReadSeq, upTo)))
+              .returning({ userId: members.userId })
+          : await tx
+              .update(members)
+              .set({ lastDeliveredSeq: upTo })
+              .where(and(mine, lt(members.lastDeliveredSeq, upTo)))
+              .returning({ userId: members.userId });
       if (moved.length === 0) throw new Unchanged();
       const event = await recordEvent(
         tx,
@@ -160,9 +176,6 @@ export async function markReceipt(
         at,
       );
       return { seq: event.seq };
-    })
-    .catch((error: unknown) => {
-      if (error instanceof Unchanged) return { seq: null };
-      throw error;
-    });
+    }),
+  );
 }

@@ -61,10 +61,10 @@ export async function loadStream(db: Database, conversationId: string, afterSeq:
     db
       .select({
         type: events.type,
-        conversation_id: events.conversationId,
+        conversationId: events.conversationId,
         seq: events.seq,
-        actor_id: events.actorId,
-        created_at: events.createdAt,
+        actorId: events.actorId,
+        createdAt: events.createdAt,
         data: events.data,
       })
       .from(events)

@@ -5,8 +5,9 @@ import * as conversations from '../db/conversations.ts';
 import * as members from '../db/membership-changes.ts';
 import * as changes from '../db/message-changes.ts';
 import { AppError } from '../errors.ts';
+import { encodeFrame } from '../frames.ts';
 import type { Chat } from './chat.ts';
-import { ROLE_RANK, require } from './policy.ts';
+import { allowed, ROLE_RANK, require } from './policy.ts';
 
 interface MessageTarget {
   conversationId: string;
@@ -16,23 +17,24 @@ interface MessageTarget {
 export async function editMessage(chat: Chat, identity: Identity, input: MessageTarget & { body: string }): Promise<ChangeResult> {
   chat.checkBody(input.body);
   await chat.access(identity, input.conversationId);
-  return changes.editMessage(chat.sql, chat.bus, { ...input, actorId: identity.userId, editWindowSec: chat.limits.editWindowSec });
+  return changes.editMessage(chat.db, chat.bus, { ...input, actorId: identity.userId, editWindowSec: chat.limits.editWindowSec });
 }
 
 export async function deleteMessage(chat: Chat, identity: Identity, input: MessageTarget): Promise<ChangeResult> {
   const { role, kind } = await chat.access(identity, input.conversationId);
-  return changes.deleteMessage(chat.sql, chat.bus, { ...input, actorId: identity.userId, role, kind });
+  const mayDeleteOthers = kind === 'group' && allowed(role, 'moderate');
+  return changes.deleteMessage(chat.db, chat.bus, { ...input, actorId: identity.userId, mayDeleteOthers });
 }
 
 export async function react(chat: Chat, identity: Identity, input: MessageTarget & { emoji: string; add: boolean }): Promise<ChangeResult> {
   require((await chat.access(identity, input.conversationId)).role, 'react');
-  return changes.setReaction(chat.sql, chat.bus, { ...input, actorId: identity.userId });
+  return changes.setReaction(chat.db, chat.bus, { ...input, actorId: identity.userId });
 }
 
 export async function markReceipt(chat: Chat, identity: Identity, input: { conversationId: string; upTo: number; kind: 'read' | 'delivered' }): Promise<ChangeResult> {
   const { member } = await chat.access(identity, input.conversationId);
   if (!member) throw new AppError('FORBIDDEN', 'Only members have read and delivery state.');
-  return changes.markReceipt(chat.sql, chat.bus, { ...input, userId: identity.userId });
+  return changes.markReceipt(chat.db, chat.bus, { ...input, userId: identity.userId });
 }
 
 async function groupAccess(chat: Chat, identity: Identity, conversationId: string) {
@@ -43,7 +45,7 @@ async function groupAccess(chat: Chat, identity: Identity, conversationId: strin
 
 export async function addMembers(chat: Chat, identity: Identity, input: { conversationId: string; userIds: string[] }): Promise<{ seqs: number[] }> {
   require((await groupAccess(chat, identity, input.conversationId)).role, 'manageMembers');
-  return { seqs: await members.addMembers(chat.sql, chat.bus, { ...input, actorId: identity.userId }) };
+  return { seqs: await members.addMembers(chat.db, chat.bus, { ...input, actorId: identity.userId }) };
 }
 
 /** Removing yourself is leaving; removing others needs admin and a higher role than theirs (owners remove anyone). */
@@ -52,7 +54,7 @@ export async function removeMember(chat: Chat, identity: Identity, input: { conv
   const leaving = input.userId === identity.userId;
   if (!leaving) require(role, 'manageMembers');
   const canRemove = (target: Role) => leaving || role === 'owner' || ROLE_RANK[role] > ROLE_RANK[target];
-  const seq = await members.removeMember(chat.sql, chat.bus, {
+  const seq = await members.removeMember(chat.db, chat.bus, {
     ...input,
     actorId: identity.userId,
     reason: leaving ? 'left' : 'removed',
@@ -63,7 +65,7 @@ export async function removeMember(chat: Chat, identity: Identity, input: { conv
 
 export async function changeRole(chat: Chat, identity: Identity, input: { conversationId: string; userId: string; role: Role }): Promise<ChangeResult> {
   require((await groupAccess(chat, identity, input.conversationId)).role, 'changeRoles');
-  return members.changeRole(chat.sql, chat.bus, { ...input, actorId: identity.userId });
+  return members.changeRole(chat.db, chat.bus, { ...input, actorId: identity.userId });
 }
 
 export async function updateConversation(
@@ -72,12 +74,12 @@ export async function updateConversation(
   input: { conversationId: string; title?: string | undefined; isPublic?: boolean | undefined },
 ): Promise<{ seq: number }> {
   require((await groupAccess(chat, identity, input.conversationId)).role, 'update');
-  return { seq: await members.updateConversation(chat.sql, chat.bus, { ...input, actorId: identity.userId }) };
+  return { seq: await members.updateConversation(chat.db, chat.bus, { ...input, actorId: identity.userId }) };
 }
 
 export async function deleteConversation(chat: Chat, identity: Identity, conversationId: string): Promise<{ seq: number }> {
   require((await groupAccess(chat, identity, conversationId)).role, 'deleteConversation');
-  return { seq: await members.deleteConversation(chat.sql, chat.bus, { conversationId, actorId: identity.userId }) };
+  return { seq: await members.deleteConversation(chat.db, chat.bus, { conversationId, actorId: identity.userId }) };
 }
 
 /** Any signed-in user may join a public group. */
@@ -86,16 +88,15 @@ export async function joinPublic(chat: Chat, identity: Identity, conversationId:
   const found = await conversations.access(chat.db, conversationId, identity.userId);
   if (!found || !found.isPublic) throw new AppError('FORBIDDEN', 'This conversation is not public.');
   if (found.role) return { seqs: [] };
-  return { seqs: await members.addMembers(chat.sql, chat.bus, { conversationId, actorId: identity.userId, userIds: [identity.userId] }) };
+  return { seqs: await members.addMembers(chat.db, chat.bus, { conversationId, actorId: identity.userId, userIds: [identity.userId] }) };
 }
 
 /** Muting is private: it changes the user's own badge only, synced to their other tabs. */
 export async function setMuted(chat: Chat, identity: Identity, input: { conversationId: string; muted: boolean }): Promise<{ muted: boolean }> {
-  const updated = await chat.sql`
-    update members set muted = ${input.muted}
-    where conversation_id = ${input.conversationId} and user_id = ${identity.userId} returning 1`;
-  if (updated.length === 0) throw new AppError('FORBIDDEN', 'You are not a member of this conversation.');
-  const frame = JSON.stringify({ type: 'membership.settings', conversationId: input.conversationId, muted: input.muted });
+  if (!(await members.setMuted(chat.db, { conversationId: input.conversationId, userId: identity.userId, muted: input.muted }))) {
+    throw new AppError('FORBIDDEN', 'You are not a member of this conversation.');
+  }
+  const frame = encodeFrame({ type: 'membership.settings', conversationId: input.conversationId, muted: input.muted });
   await chat.bus.signal([{ target: `u:${identity.userId}`, exclude: null, frame }]);
   return { muted: input.muted };
 }

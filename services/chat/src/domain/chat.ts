@@ -143,7 +143,7 @@ export class Chat {
     await this.ensureUser(identity);
     const known = await conversations.existingUserIds(this.db, [otherId]);
     if (!known.has(otherId)) throw new AppError('NOT_FOUND', 'User not found.');
-    const { id, created } = await createConversation(this.sql, this.bus, {
+    const { id, created } = await createConversation(this.db, this.bus, {
       kind: 'direct',
       title: null,
       isPublic: false,
@@ -159,7 +159,7 @@ export class Chat {
     const known = await conversations.existingUserIds(this.db, others);
     const unknown = others.filter((id) => !known.has(id));
     if (unknown.length > 0) throw new AppError('NOT_FOUND', 'Some users do not exist.', { userIds: unknown });
-    const { id } = await createConversation(this.sql, this.bus, {
+    const { id } = await createConversation(this.db, this.bus, {
       kind: 'group',
       title: input.title,
       isPublic: input.isPublic,

@@ -5,7 +5,7 @@
  * statement NOTIFYs from SQL in the PgBus payload format (see `NOTIFY_LIMITS`), so a
  * broker would need that statement to write to an outbox instead.
  */
-import type { Sql, TransactionSql } from 'postgres';
+import type { Executor } from '@chat/db';
 
 /**
  * How an event changes who may receive the rest of its stream. `removed`: that user's
@@ -61,7 +61,7 @@ export interface SqlNotifyTarget {
 export interface Bus {
   readonly sqlNotify: SqlNotifyTarget;
   /** Publishes inside the writing transaction: delivered if and only if it commits, in commit order. */
-  publish(tx: TransactionSql | Sql, events: StreamEvent[], signals?: Signal[]): Promise<void>;
+  publish(tx: Executor, events: StreamEvent[], signals?: Signal[]): Promise<void>;
   /** Best-effort, outside any transaction. */
   signal(signals: Signal[]): Promise<void>;
   start(listener: BusListener): Promise<void>;

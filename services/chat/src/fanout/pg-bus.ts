@@ -11,7 +11,8 @@
  * handled in order, so a control published after an event in the same transaction takes
  * effect after that event. The channel name carries the format's version.
  */
-import postgres, { type Sql, type TransactionSql } from 'postgres';
+import { dsql, type Executor } from '@chat/db';
+import postgres, { type Sql } from 'postgres';
 import type { Logger } from 'pino';
 import type { AccessChange, Bus, BusListener, Signal, StreamEvent } from './bus.ts';
 
@@ -20,6 +21,13 @@ const CHANNEL = 'chat_events_v2';
 const MAX_PAYLOAD_BYTES = 7500;
 /** Event records larger than this (frames as JSON-escaped) travel by reference. */
 const MAX_INLINE_FRAME_BYTES = 3000;
+
+/**
+ * One statement NOTIFYs every payload, in order: they travel as one JSON array parameter,
+ * typed text so no driver re-serialises it (a text[] literal would need escaping of its own).
+ */
+const NOTIFY_ALL = `select pg_notify('${CHANNEL}', p) from json_array_elements_text($1::text::json) p`;
+const notifyStatement = (payloads: string[]) => dsql`select pg_notify(${CHANNEL}, p) from json_array_elements_text(${JSON.stringify(payloads)}::text::json) p`;
 
 /** For writers that NOTIFY from SQL in this format (the `chat_send_messages` function). */
 export const NOTIFY_LIMITS = { channel: CHANNEL, maxPayloadBytes: MAX_PAYLOAD_BYTES, maxInlineFrameBytes: MAX_INLINE_FRAME_BYTES } as const;
@@ -46,17 +54,16 @@ export class PgBus implements Bus {
 
   constructor(private readonly options: PgBusOptions) {}
 
-  async publish(tx: TransactionSql | Sql, events: StreamEvent[], signals: Signal[] = []): Promise<void> {
+  async publish(tx: Executor, events: StreamEvent[], signals: Signal[] = []): Promise<void> {
     const payloads = encode(events, signals);
-    if (payloads.length === 1) await tx`select pg_notify(${CHANNEL}, ${payloads[0]!})`;
-    // Several payloads travel as one JSON array parameter (a text[] literal would need escaping of its own).
-    else if (payloads.length > 1) await tx`select pg_notify(${CHANNEL}, p) from json_array_elements_text(${JSON.stringify(payloads)}::text::json) p`;
+    if (payloads.length > 0) await tx.execute(notifyStatement(payloads));
   }
 
   async signal(signals: Signal[]): Promise<void> {
     const sql = this.listenSql;
     if (!sql || !this.listening || signals.length === 0) return; // best-effort by design
-    await this.publish(sql, [], signals);
+    const payloads = encode([], signals);
+    await sql.unsafe(NOTIFY_ALL, [JSON.stringify(payloads)]);
   }
 
   async start(listener: BusListener): Promise<void> {

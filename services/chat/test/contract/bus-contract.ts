@@ -3,7 +3,7 @@
  * `*.test.ts` file with a factory for the implementation under test; a new bus (a
  * broker) must pass it unchanged before it can replace the PostgreSQL one.
  */
-import type { Sql } from 'postgres';
+import type { Database } from '@chat/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Bus, BusListener, Signal, StreamEvent } from '../../src/fanout/bus.ts';
 import { eventually } from '../support/harness.ts';
@@ -11,7 +11,7 @@ import { eventually } from '../support/harness.ts';
 export interface BusUnderTest {
   bus: Bus;
   /** The database the writing transactions run on. */
-  sql: Sql;
+  db: Database;
   /** Breaks the bus's subscription the way an outage would (it must come back by itself). */
   disrupt(): Promise<void>;
   close(): Promise<void>;
@@ -35,7 +35,7 @@ export function busContract(name: string, create: () => Promise<BusUnderTest>): 
     const conversation = () => `00000000-0000-4000-8000-${String(++n).padStart(12, '0')}`;
     const marker = async () => {
       const id = conversation();
-      await under.sql.begin((tx) => under.bus.publish(tx, [{ conversationId: id, seq: 1, frame: '{"marker":true}', access: null }]));
+      await under.db.transaction((tx) => under.bus.publish(tx, [{ conversationId: id, seq: 1, frame: '{"marker":true}', access: null }]));
       await eventually(() => received.items.some((i) => i.kind === 'event' && i.event.conversationId === id), 'the marker');
       return id;
     };
@@ -58,7 +58,7 @@ export function busContract(name: string, create: () => Promise<BusUnderTest>): 
       const id = conversation();
       const events: StreamEvent[] = [1, 2, 3].map((seq) => ({ conversationId: id, seq, frame: `{"seq":${seq}}`, access: seq === 3 ? { kind: 'removed', userId: 'u 1\n"x"' } : null }));
       const signals: Signal[] = [{ target: 'u:u 1\n"x"', exclude: null, frame: '{"type":"member.added"}' }, { target: `c:${id}`, exclude: 'typist', frame: '{"type":"typing"}' }];
-      await under.sql.begin((tx) => under.bus.publish(tx, events, signals));
+      await under.db.transaction((tx) => under.bus.publish(tx, events, signals));
       await eventually(() => since(start).length >= 5, 'five items');
       expect(since(start)).toEqual([...events.map((event) => ({ kind: 'event', event })), ...signals.map((signal) => ({ kind: 'signal', signal }))]);
     });
@@ -66,8 +66,8 @@ export function busContract(name: string, create: () => Promise<BusUnderTest>): 
     it('delivers nothing from a transaction that rolls back', async () => {
       const start = received.items.length;
       const id = conversation();
-      await under.sql
-        .begin(async (tx) => {
+      await under.db
+        .transaction(async (tx) => {
           await under.bus.publish(tx, [{ conversationId: id, seq: 1, frame: '{}', access: null }]);
           throw new Error('roll back');
         })
@@ -79,7 +79,7 @@ export function busContract(name: string, create: () => Promise<BusUnderTest>): 
     it('delivers transactions in commit order', async () => {
       const start = received.items.length;
       const id = conversation();
-      for (let seq = 1; seq <= 20; seq++) await under.sql.begin((tx) => under.bus.publish(tx, [{ conversationId: id, seq, frame: `{"seq":${seq}}`, access: null }]));
+      for (let seq = 1; seq <= 20; seq++) await under.db.transaction((tx) => under.bus.publish(tx, [{ conversationId: id, seq, frame: `{"seq":${seq}}`, access: null }]));
       await eventually(() => since(start).length >= 20, 'twenty events');
       expect(since(start).map((i) => (i.kind === 'event' ? i.event.seq : -1))).toEqual(Array.from({ length: 20 }, (_, i) => i + 1));
     });
@@ -88,7 +88,7 @@ export function busContract(name: string, create: () => Promise<BusUnderTest>): 
       const start = received.items.length;
       const id = conversation();
       const big = JSON.stringify({ body: 'x'.repeat(20_000) });
-      await under.sql.begin((tx) => under.bus.publish(tx, [{ conversationId: id, seq: 1, frame: big, access: null }]));
+      await under.db.transaction((tx) => under.bus.publish(tx, [{ conversationId: id, seq: 1, frame: big, access: null }]));
       await eventually(() => since(start).length >= 1, 'the event');
       const [item] = since(start);
       expect(item).toEqual({ kind: 'event', event: { conversationId: id, seq: 1, frame: null, access: null } });
