@@ -1,11 +1,11 @@
 /**
- * Found by `pnpm fuzz:long` (fuzz-session-tokens.ts): the verifier's cache key is
+ * Found by the parser fuzzer (fuzz-session-tokens.ts): the verifier's cache key was
  * `${cookieName ?? ''} ${token}`, so a token presented bare (cookieName undefined) and the
- * same token under cookie name '' share one entry. authenticate() passes `cookieName ?? ''`
+ * same token under cookie name '' shared one entry. authenticate() passes `cookieName ?? ''`
  * for a cookie credential precisely so that an unnamed cookie matches no key and is refused;
- * once the token has been verified bare, the cache accepts it there anyway. Not reachable
- * through findCredential today (it always names the cookie), but the binding of a token to
- * its cookie must not depend on what was verified before.
+ * once the token had been verified bare, the cache accepted it there anyway. Not reachable
+ * through findCredential (it always names the cookie), but the binding of a token to its
+ * cookie must not depend on what was verified before.
  */
 import { expect, it } from 'vitest';
 import { createSessionTokenVerifier } from '../../src/auth/session-token.ts';
