@@ -31,6 +31,8 @@ async function startInstance(): Promise<Instance> {
       LOG_LEVEL: 'warn',
       SEND_RATE_PER_SEC: '100000',
       SEND_BURST: '100000',
+      DB_WORK_PER_SEC: '10000000',
+      DB_WORK_BURST: '10000000',
       MAX_CONNECTIONS_PER_USER: '10000',
       CONNECTS_PER_IP_PER_MIN: '10000000',
       HTTP_RATE_PER_MIN: '10000000',

@@ -7,7 +7,8 @@
  * An embedded PostgreSQL in a temporary folder (unless --database-url), migrated; then N
  * instances as child processes on free loopback ports:
  *   ours:              services/chat/src/server.ts with PORT, DATABASE_URL, AUTH_SECRET, high
- *                      SEND_RATE_PER_SEC/SEND_BURST/MAX_CONNECTIONS_PER_USER, LOG_LEVEL=warn
+ *                      SEND_RATE_PER_SEC/SEND_BURST/DB_WORK_PER_SEC/DB_WORK_BURST/MAX_CONNECTIONS_PER_USER,
+ *                      LOG_LEVEL=warn
  *   socketio[-persist] scripts/src/peer/socketio-server.ts (the Socket.IO 4 peer, postgres adapter)
  *   raw:               scripts/src/peer/raw-server.ts (one process, no database: the upper bound)
  * Children run as `node --import tsx <file>` (what the `tsx` CLI does, minus its wrapper
@@ -147,6 +148,9 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
           SEED_DEMO: 'false',
           SEND_RATE_PER_SEC: '100000',
           SEND_BURST: '100000',
+          DB_WORK_PER_SEC: '10000000',
+          DB_WORK_BURST: '10000000',
+          GROUP_CREATES_PER_HOUR: '10000000',
           MAX_CONNECTIONS_PER_USER: '10000',
           // Every load client comes from 127.0.0.1: per-IP limits would throttle the generator, not users.
           CONNECTS_PER_IP_PER_MIN: '10000000',

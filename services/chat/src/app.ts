@@ -9,7 +9,7 @@ import websocket from '@fastify/websocket';
 import helmet from 'helmet';
 import Fastify, { type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import pino, { type Logger } from 'pino';
-import { BurstyRateLimiter, RateLimiterMemory } from 'rate-limiter-flexible';
+import { RateLimiterMemory } from 'rate-limiter-flexible';
 import { authenticator, originGuard } from './auth/authenticate.ts';
 import { SUBPROTOCOL } from './auth/credentials.ts';
 import { createSessionTokenVerifier } from './auth/session-token.ts';
@@ -23,10 +23,12 @@ import { conversationRoutes } from './http/conversations.ts';
 import { registerErrorHandler } from './http/error-handler.ts';
 import { refuseNonFiniteNumbers } from './http/finite-numbers.ts';
 import { registerOps } from './http/ops.ts';
+import { requireRouteCosts, routeCost } from './http/route-costs.ts';
 import { registerOpenApi } from './http/openapi.ts';
 import { loggedUrl } from './http/request-log.ts';
 import { searchRoutes } from './http/search.ts';
 import { threadRoutes } from './http/threads.ts';
+import { UserLimits } from './limits.ts';
 import { createMetrics } from './metrics.ts';
 import { Presence } from './domain/presence.ts';
 import { Gateway } from './ws/gateway.ts';
@@ -105,21 +107,11 @@ export async function buildApp(config: Readonly<Config>, logger: Logger = create
     maxSessionAgeSec: config.maxSessionAgeSec,
     chatCredentialMaxTtlSec: config.chatCredentialMaxTtlSec,
   });
-  // About a token bucket: sendRatePerSec every second, and up to sendBurst at once, the
-  // extra (sendBurst - rate) refilling over sendBurst / rate seconds.
-  const steady = new RateLimiterMemory({ keyPrefix: 'send', points: config.sendRatePerSec, duration: 1 });
-  const extra = config.sendBurst - config.sendRatePerSec;
-  const sendLimiter =
-    extra > 0
-      ? new BurstyRateLimiter(
-          steady,
-          new RateLimiterMemory({ keyPrefix: 'send-burst', points: extra, duration: Math.ceil(config.sendBurst / config.sendRatePerSec) }),
-        )
-      : steady;
-  const typingLimiter = new RateLimiterMemory({ points: 10, duration: 1 });
+  // Per-user budgets (sends, typing, database work, new groups), charged before any work.
+  const limits = new UserLimits(config);
   const presence = new Presence(database.db, bus, logger, { instanceId: config.instanceId, ttlSec: config.presenceTtlSec, heartbeatMs: config.presenceHeartbeatMs });
   const registry = new Registry(config.maxConnectionsPerUser);
-  const deps = { chat, rooms, metrics, verifier, sendLimiter, typingLimiter, presence, clockToleranceSec: config.clockToleranceSec };
+  const deps = { chat, rooms, metrics, verifier, limits, presence, clockToleranceSec: config.clockToleranceSec };
   const signals = new SignalRouter(registry, deps);
   const gateway = new Gateway(
     deps,
@@ -233,16 +225,19 @@ export async function buildApp(config: Readonly<Config>, logger: Logger = create
   // One door for every /v1 route: the caller is authenticated in preParsing, after the
   // per-IP limit (onRequest) and before any body is read, so an anonymous caller never makes
   // the server wait for or buffer a body. Cookie-authenticated writes must also come from an
-  // allowed origin (CSRF), like cookie sockets.
+  // allowed origin (CSRF), like cookie sockets. Then the route's declared cost is charged to
+  // the caller (limits.ts), so a refused request has done no work.
   await app.register(
     async (v1) => {
       v1.addHook('preParsing', async (request, reply) => {
         await authenticate(request, reply);
         if (request.method !== 'GET' && request.method !== 'HEAD') await checkOrigin(request);
+        await limits.charge(request.identity.userId, routeCost(request));
       });
-      await v1.register(conversationRoutes, { chat, sendLimiter });
-      await v1.register(attachmentRoutes, { chat, sendLimiter, config });
-      await v1.register(adminRoutes, { chat, sendLimiter, typingLimiter });
+      requireRouteCosts(v1);
+      await v1.register(conversationRoutes, { chat });
+      await v1.register(attachmentRoutes, { chat, config });
+      await v1.register(adminRoutes, { chat });
       await v1.register(searchRoutes, { chat });
       await v1.register(threadRoutes, { chat });
     },

@@ -47,6 +47,15 @@ export interface Config {
    */
   sendRatePerSec: number;
   sendBurst: number;
+  /**
+   * Database work per user, counted per instance in points (a read 1, a write 4, a search 4,
+   * a resume 2 + the conversations it names): dbWorkPerSec every second, up to dbWorkBurst at
+   * once, like sends. Every frame and /v1 route other than sends, reactions and typing is charged here.
+   */
+  dbWorkPerSec: number;
+  dbWorkBurst: number;
+  /** New groups per user per hour, per instance. */
+  groupCreatesPerHour: number;
   maxConnectionsPerUser: number;
   /** Which proxies to trust for the client address (X-Forwarded-For): false, true, a hop count or addresses/CIDRs. */
   trustProxy: boolean | number | string[];
@@ -118,6 +127,9 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     maxSocketBufferBytes: int(env, 'MAX_SOCKET_BUFFER_BYTES', 1024 * 1024, 16 * 1024, 64 * 1024 * 1024),
     sendRatePerSec: int(env, 'SEND_RATE_PER_SEC', 20, 1, 100_000),
     sendBurst: int(env, 'SEND_BURST', 40, 1, 100_000),
+    dbWorkPerSec: int(env, 'DB_WORK_PER_SEC', 200, 1, 10_000_000),
+    dbWorkBurst: int(env, 'DB_WORK_BURST', 2000, 1, 10_000_000),
+    groupCreatesPerHour: int(env, 'GROUP_CREATES_PER_HOUR', 30, 1, 10_000_000),
     maxConnectionsPerUser: int(env, 'MAX_CONNECTIONS_PER_USER', 20, 1, 10_000),
     trustProxy: proxies(env.TRUST_PROXY),
     connectsPerIpPerMin: int(env, 'CONNECTS_PER_IP_PER_MIN', 600, 1, 10_000_000),

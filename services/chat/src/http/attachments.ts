@@ -29,18 +29,16 @@ import {
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
-import type { Limiter } from '../ws/handlers.ts';
 import type { Config } from '../config.ts';
 import { deleteSentAttachment, findAttachment, insertAttachment } from '../db/attachments.ts';
 import type { Chat } from '../domain/chat.ts';
 import { AppError } from '../errors.ts';
+import { COST } from '../limits.ts';
 import { LocalDiskStorage } from '../storage/local-disk.ts';
 import type { BlobStorage } from '../storage/storage.ts';
-import { consume } from '../ws/handlers.ts';
 
 export interface AttachmentOptions {
   chat: Chat;
-  sendLimiter: Limiter;
   config: Pick<Config, 'maxAttachmentBytes' | 'attachmentTypes' | 'attachmentsDir'>;
   /** Defaults to the local-disk driver rooted at config.attachmentsDir. */
   storage?: BlobStorage;
@@ -62,7 +60,7 @@ const errors = {
 };
 
 export const attachmentRoutes: FastifyPluginAsyncTypebox<AttachmentOptions> = async (app, options) => {
-  const { chat, sendLimiter, config } = options;
+  const { chat, config } = options;
   const storage = options.storage ?? new LocalDiskStorage(config.attachmentsDir);
   const allowed = new Set(config.attachmentTypes);
 
@@ -85,6 +83,8 @@ export const attachmentRoutes: FastifyPluginAsyncTypebox<AttachmentOptions> = as
   app.post(
     '/conversations/:id/attachments',
     {
+      // Charged with authentication (app.ts), before the body is read.
+      config: { cost: COST.send },
       schema: {
         summary: 'Upload an attachment',
         tags: ['attachments'],
@@ -93,12 +93,11 @@ export const attachmentRoutes: FastifyPluginAsyncTypebox<AttachmentOptions> = as
         querystring: UploadAttachmentQuery,
         response: { 201: UploadAttachmentResponse, ...errors },
       },
-      // Membership and rate limit before the body is read (params are validated only after parsing).
+      // Membership before the body is read (params are validated only after parsing).
       preParsing: async (request, _reply, payload) => {
         const params = request.params as unknown;
         if (!Value.Check(ConversationParams, params)) throw new AppError('VALIDATION_FAILED', 'The conversation id is not a UUID.');
         await chat.access(request.identity, params.id);
-        await consume(sendLimiter, request.identity.userId);
         return payload;
       },
     },
@@ -141,6 +140,7 @@ export const attachmentRoutes: FastifyPluginAsyncTypebox<AttachmentOptions> = as
   app.get(
     '/attachments/:id',
     {
+      config: { cost: COST.read },
       schema: {
         summary: 'Download an attachment',
         tags: ['attachments'],

@@ -1,4 +1,4 @@
-/** /v1 HTTP API: conversations, history and sends. Every route declares its schema. */
+/** /v1 HTTP API: conversations, history and sends. Every route declares its schema and its cost (limits.ts). */
 import {
   Conversation,
   ConversationList,
@@ -16,19 +16,17 @@ import {
 } from '@chat/protocol';
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { Limiter } from '../ws/handlers.ts';
 import type { Chat } from '../domain/chat.ts';
-import { consume } from '../ws/handlers.ts';
+import { COST } from '../limits.ts';
 
 export interface ApiOptions {
   chat: Chat;
-  sendLimiter: Limiter;
 }
 
 const errors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse, 429: ErrorResponse, 503: ErrorResponse };
 
-export const conversationRoutes: FastifyPluginAsyncTypebox<ApiOptions> = async (app, { chat, sendLimiter }) => {
-  app.get('/me', { schema: { summary: 'The caller', tags: ['users'], response: { 200: User, ...errors } } }, async (request) => ({
+export const conversationRoutes: FastifyPluginAsyncTypebox<ApiOptions> = async (app, { chat }) => {
+  app.get('/me', { config: { cost: COST.read }, schema: { summary: 'The caller', tags: ['users'], response: { 200: User, ...errors } } }, async (request) => ({
     id: request.identity.userId,
     name: request.identity.name,
     image: request.identity.image,
@@ -36,13 +34,13 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<ApiOptions> = async (
 
   app.get(
     '/conversations',
-    { schema: { summary: "List the caller's conversations", tags: ['conversations'], querystring: ConversationListQuery, response: { 200: ConversationList, ...errors } } },
+    { config: { cost: COST.read }, schema: { summary: "List the caller's conversations", tags: ['conversations'], querystring: ConversationListQuery, response: { 200: ConversationList, ...errors } } },
     async (request) => chat.list(request.identity, request.query),
   );
 
   app.post(
     '/conversations/direct',
-    { schema: { summary: 'Get or create a direct conversation', tags: ['conversations'], body: CreateDirectBody, response: { 200: Conversation, 201: Conversation, ...errors } } },
+    { config: { cost: COST.write }, schema: { summary: 'Get or create a direct conversation', tags: ['conversations'], body: CreateDirectBody, response: { 200: Conversation, 201: Conversation, ...errors } } },
     async (request, reply) => {
       const { conversation, created } = await chat.createDirect(request.identity, request.body.userId);
       return reply.status(created ? 201 : 200).send(conversation);
@@ -51,27 +49,26 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<ApiOptions> = async (
 
   app.post(
     '/conversations',
-    { schema: { summary: 'Create a group', tags: ['conversations'], body: CreateGroupBody, response: { 201: Conversation, ...errors } } },
+    { config: { cost: COST.createGroup }, schema: { summary: 'Create a group', tags: ['conversations'], body: CreateGroupBody, response: { 201: Conversation, ...errors } } },
     async (request, reply) => reply.status(201).send(await chat.createGroup(request.identity, request.body)),
   );
 
   app.get(
     '/conversations/:id',
-    { schema: { summary: 'Get a conversation', tags: ['conversations'], params: ConversationParams, response: { 200: Conversation, ...errors } } },
+    { config: { cost: COST.read }, schema: { summary: 'Get a conversation', tags: ['conversations'], params: ConversationParams, response: { 200: Conversation, ...errors } } },
     async (request) => chat.get(request.identity, request.params.id),
   );
 
   app.get(
     '/conversations/:id/messages',
-    { schema: { summary: 'Page through the message history', tags: ['messages'], params: ConversationParams, querystring: HistoryQuery, response: { 200: HistoryPage, ...errors } } },
+    { config: { cost: COST.read }, schema: { summary: 'Page through the message history', tags: ['messages'], params: ConversationParams, querystring: HistoryQuery, response: { 200: HistoryPage, ...errors } } },
     async (request) => chat.history(request.identity, request.params.id, request.query),
   );
 
   app.post(
     '/conversations/:id/messages',
-    { schema: { summary: 'Send a message (idempotent by clientMsgId)', tags: ['messages'], params: ConversationParams, body: SendBody, response: { 200: SendResponse, 201: SendResponse, ...errors } } },
+    { config: { cost: COST.send }, schema: { summary: 'Send a message (idempotent by clientMsgId)', tags: ['messages'], params: ConversationParams, body: SendBody, response: { 200: SendResponse, 201: SendResponse, ...errors } } },
     async (request, reply) => {
-      await consume(sendLimiter, request.identity.userId);
       const result = await chat.send(request.identity, { ...request.body, conversationId: request.params.id });
       return reply.status(result.duplicate ? 200 : 201).send(result);
     },
@@ -80,6 +77,7 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<ApiOptions> = async (
   app.get(
     '/conversations/:id/events',
     {
+      config: { cost: COST.read },
       schema: {
         summary: 'Read the event stream after a seq',
         tags: ['messages'],

@@ -13,6 +13,12 @@ const BY_STATUS: Record<number, ErrorCode> = {
   429: 'RATE_LIMITED',
 };
 
+/** Whole seconds of `details.retryAfterMs` when the error has it (at least 1), else 1. */
+function retryAfterSec(details: unknown): number {
+  const ms = (details as { retryAfterMs?: unknown } | undefined)?.retryAfterMs;
+  return typeof ms === 'number' && Number.isFinite(ms) ? Math.max(1, Math.ceil(ms / 1000)) : 1;
+}
+
 export function registerErrorHandler(app: FastifyInstance, metrics: Metrics): void {
   app.setErrorHandler((thrown: FastifyError | AppError | Error, request, reply) => {
     let error: AppError;
@@ -30,7 +36,7 @@ export function registerErrorHandler(app: FastifyInstance, metrics: Metrics): vo
     }
     metrics.errorsSent.inc({ code: error.code, transport: 'http' });
     if (request.url === '/ws' || request.url.startsWith('/ws?')) metrics.rejectedUpgrades.inc({ code: error.code });
-    if (error.code === 'RATE_LIMITED' || error.code === 'UNAVAILABLE') reply.header('retry-after', '1');
+    if (error.code === 'RATE_LIMITED' || error.code === 'UNAVAILABLE') reply.header('retry-after', String(retryAfterSec(error.details)));
     return reply.status(error.status).send(error.toBody());
   });
   app.setNotFoundHandler((_request, reply) => reply.status(404).send(new AppError('NOT_FOUND', 'No such route.').toBody()));

@@ -3,6 +3,7 @@ import { ErrorResponse, SearchPage, SearchQuery } from '@chat/protocol';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { decodeSearchCursor, searchMessages } from '../db/search.ts';
 import { AppError } from '../errors.ts';
+import { COST } from '../limits.ts';
 import type { ApiOptions } from './conversations.ts';
 
 export type ReadApiOptions = Pick<ApiOptions, 'chat'>;
@@ -13,6 +14,7 @@ export const searchRoutes: FastifyPluginAsyncTypebox<ReadApiOptions> = async (ap
   app.get(
     '/search',
     {
+      config: { cost: COST.search },
       schema: {
         summary: 'Search messages',
         tags: ['search'],

@@ -2,6 +2,7 @@
 import { EditHistory, ErrorResponse, MessageParams, MessageReceipts, RepliesPage, RepliesQuery } from '@chat/protocol';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { editHistory, receipts, replies } from '../db/threads.ts';
+import { COST } from '../limits.ts';
 import type { ReadApiOptions } from './search.ts';
 
 const errors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse, 429: ErrorResponse, 503: ErrorResponse };
@@ -10,6 +11,7 @@ export const threadRoutes: FastifyPluginAsyncTypebox<ReadApiOptions> = async (ap
   app.get(
     '/conversations/:id/messages/:messageId/replies',
     {
+      config: { cost: COST.read },
       schema: {
         summary: 'List the replies to a message',
         tags: ['messages'],
@@ -28,6 +30,7 @@ export const threadRoutes: FastifyPluginAsyncTypebox<ReadApiOptions> = async (ap
   app.get(
     '/conversations/:id/messages/:messageId/edits',
     {
+      config: { cost: COST.read },
       schema: {
         summary: "A message's edit history",
         tags: ['messages'],
@@ -45,6 +48,7 @@ export const threadRoutes: FastifyPluginAsyncTypebox<ReadApiOptions> = async (ap
   app.get(
     '/conversations/:id/messages/:messageId/receipts',
     {
+      config: { cost: COST.read },
       schema: {
         summary: 'Who has received and read a message',
         tags: ['messages'],

@@ -1,15 +1,16 @@
-/** One handler per client frame type; each returns the ack's result or throws an AppError. */
+/**
+ * One handler per client frame type, each with its cost: the dispatcher charges the
+ * user's budgets (limits.ts) before the handler runs. A handler returns the ack's result
+ * or throws an AppError.
+ */
 import type { ChangeResult, ClientFrame, ClientFrameType, PingResult, RefreshResult, ResumeResult, SendResult } from '@chat/protocol';
-import type { BurstyRateLimiter, RateLimiterAbstract } from 'rate-limiter-flexible';
-
-/** Anything with rate-limiter-flexible's consume(). */
-export type Limiter = RateLimiterAbstract | BurstyRateLimiter;
 import type { SessionTokenVerifier } from '../auth/session-token.ts';
 import * as actions from '../domain/actions.ts';
 import type { Chat } from '../domain/chat.ts';
 import type { Presence } from '../domain/presence.ts';
 import type { Signal } from '../fanout/bus.ts';
 import { AppError } from '../errors.ts';
+import { COST, resumeCost, type Cost, type UserLimits } from '../limits.ts';
 import type { Metrics } from '../metrics.ts';
 import type { Connection } from './connection.ts';
 import type { FrameOf } from './codec.ts';
@@ -21,79 +22,101 @@ export interface HandlerDeps {
   rooms: Rooms;
   metrics: Metrics;
   verifier: SessionTokenVerifier;
-  sendLimiter: Limiter;
-  typingLimiter: Limiter;
+  limits: UserLimits;
   presence: Presence;
   clockToleranceSec: number;
 }
 
-type Handler<T extends ClientFrameType> = (connection: Connection, frame: FrameOf<T>, deps: HandlerDeps) => Promise<unknown>;
+interface FrameHandler<T extends ClientFrameType> {
+  /** What the frame takes from the user's budgets, charged before `run`. */
+  cost: Cost | ((frame: FrameOf<T>) => Cost);
+  run(connection: Connection, frame: FrameOf<T>, deps: HandlerDeps): Promise<unknown>;
+}
 
-export const handlers: { [T in ClientFrameType]: Handler<T> } = {
-  async ping(): Promise<PingResult> {
-    return { time: new Date().toISOString() };
+export const handlers: { [T in ClientFrameType]: FrameHandler<T> } = {
+  ping: {
+    cost: COST.none,
+    async run(): Promise<PingResult> {
+      return { time: new Date().toISOString() };
+    },
   },
 
-  async resume(connection, frame, deps): Promise<ResumeResult> {
-    const result = await resume(connection, frame.conversations, deps);
-    if (!connection.closed) {
-      void deps.presence.attach(connection.userId, result.conversations.map((c) => c.id)).catch((error: unknown) =>
-        connection.log.warn({ err: error }, 'presence update failed'),
-      );
-    }
-    return result;
+  resume: {
+    cost: (frame) => resumeCost(Object.keys(frame.conversations).length),
+    async run(connection, frame, deps): Promise<ResumeResult> {
+      const result = await resume(connection, frame.conversations, deps);
+      if (!connection.closed) {
+        void deps.presence.attach(connection.userId, result.conversations.map((c) => c.id)).catch((error: unknown) =>
+          connection.log.warn({ err: error }, 'presence update failed'),
+        );
+      }
+      return result;
+    },
   },
 
-  async 'message.send'(connection, frame, deps): Promise<SendResult> {
-    await consume(deps.sendLimiter, connection.userId);
-    const started = performance.now();
-    const result = await deps.chat.send(connection.identity, frame);
-    deps.metrics.sendAckSeconds.observe((performance.now() - started) / 1000);
-    return result;
+  'message.send': {
+    cost: COST.send,
+    async run(connection, frame, deps): Promise<SendResult> {
+      const started = performance.now();
+      const result = await deps.chat.send(connection.identity, frame);
+      deps.metrics.sendAckSeconds.observe((performance.now() - started) / 1000);
+      return result;
+    },
   },
 
-  async 'message.edit'(connection, frame, deps): Promise<ChangeResult> {
-    return actions.editMessage(deps.chat, connection.identity, frame);
+  'message.edit': {
+    cost: COST.write,
+    run: (connection, frame, deps): Promise<ChangeResult> => actions.editMessage(deps.chat, connection.identity, frame),
   },
 
-  async 'message.delete'(connection, frame, deps): Promise<ChangeResult> {
-    return actions.deleteMessage(deps.chat, connection.identity, frame);
+  'message.delete': {
+    cost: COST.write,
+    run: (connection, frame, deps): Promise<ChangeResult> => actions.deleteMessage(deps.chat, connection.identity, frame),
   },
 
-  async 'reaction.add'(connection, frame, deps): Promise<ChangeResult> {
-    await consume(deps.sendLimiter, connection.userId);
-    return actions.react(deps.chat, connection.identity, { ...frame, add: true });
+  'reaction.add': {
+    cost: COST.send,
+    run: (connection, frame, deps): Promise<ChangeResult> => actions.react(deps.chat, connection.identity, { ...frame, add: true }),
   },
 
-  async 'reaction.remove'(connection, frame, deps): Promise<ChangeResult> {
-    await consume(deps.sendLimiter, connection.userId);
-    return actions.react(deps.chat, connection.identity, { ...frame, add: false });
+  'reaction.remove': {
+    cost: COST.send,
+    run: (connection, frame, deps): Promise<ChangeResult> => actions.react(deps.chat, connection.identity, { ...frame, add: false }),
   },
 
-  async 'read.mark'(connection, frame, deps): Promise<ChangeResult> {
-    return actions.markReceipt(deps.chat, connection.identity, { ...frame, kind: 'read' });
+  'read.mark': {
+    cost: COST.write,
+    run: (connection, frame, deps): Promise<ChangeResult> => actions.markReceipt(deps.chat, connection.identity, { ...frame, kind: 'read' }),
   },
 
-  async 'delivered.mark'(connection, frame, deps): Promise<ChangeResult> {
-    return actions.markReceipt(deps.chat, connection.identity, { ...frame, kind: 'delivered' });
+  'delivered.mark': {
+    cost: COST.write,
+    run: (connection, frame, deps): Promise<ChangeResult> => actions.markReceipt(deps.chat, connection.identity, { ...frame, kind: 'delivered' }),
   },
 
-  async 'typing.start'(connection, frame, deps): Promise<{ forwarded: boolean }> {
-    await consume(deps.typingLimiter, connection.userId, 'typing updates');
-    return { forwarded: await typing(connection, frame.conversationId, 'start', deps) };
+  'typing.start': {
+    cost: COST.typing,
+    async run(connection, frame, deps): Promise<{ forwarded: boolean }> {
+      return { forwarded: await typing(connection, frame.conversationId, 'start', deps) };
+    },
   },
 
-  async 'typing.stop'(connection, frame, deps): Promise<{ forwarded: boolean }> {
-    await consume(deps.typingLimiter, connection.userId, 'typing updates');
-    return { forwarded: await typing(connection, frame.conversationId, 'stop', deps) };
+  'typing.stop': {
+    cost: COST.typing,
+    async run(connection, frame, deps): Promise<{ forwarded: boolean }> {
+      return { forwarded: await typing(connection, frame.conversationId, 'stop', deps) };
+    },
   },
 
-  async 'auth.refresh'(connection, frame, deps): Promise<RefreshResult> {
-    const identity = await deps.verifier.verify(frame.token);
-    if (identity.userId !== connection.userId) throw new AppError('FORBIDDEN', 'The new token is for another user.');
-    connection.identity = identity;
-    connection.scheduleExpiry(identity.expiresAt, deps.clockToleranceSec);
-    return { sessionExpiresAt: identity.expiresAt ? new Date(identity.expiresAt * 1000).toISOString() : null };
+  'auth.refresh': {
+    cost: COST.none,
+    async run(connection, frame, deps): Promise<RefreshResult> {
+      const identity = await deps.verifier.verify(frame.token);
+      if (identity.userId !== connection.userId) throw new AppError('FORBIDDEN', 'The new token is for another user.');
+      connection.identity = identity;
+      connection.scheduleExpiry(identity.expiresAt, deps.clockToleranceSec);
+      return { sessionExpiresAt: identity.expiresAt ? new Date(identity.expiresAt * 1000).toISOString() : null };
+    },
   },
 };
 
@@ -120,15 +143,9 @@ export function typingSignal(conversationId: string, userId: string, state: 'sta
   return { target: `c:${conversationId}`, exclude: userId, frame: JSON.stringify({ type: 'typing', conversationId, userId, state, expiresInMs }) };
 }
 
-export async function consume(limiter: Limiter, key: string, what = 'messages'): Promise<void> {
-  try {
-    await limiter.consume(key);
-  } catch (rejection) {
-    const retryAfterMs = (rejection as { msBeforeNext?: number }).msBeforeNext ?? 1000;
-    throw new AppError('RATE_LIMITED', `Too many ${what}; slow down.`, { retryAfterMs });
-  }
-}
-
-export function dispatch(connection: Connection, frame: ClientFrame, deps: HandlerDeps): Promise<unknown> {
-  return (handlers[frame.type] as Handler<typeof frame.type>)(connection, frame as never, deps);
+/** Charges the frame's cost, then runs its handler. */
+export async function dispatch(connection: Connection, frame: ClientFrame, deps: HandlerDeps): Promise<unknown> {
+  const handler = handlers[frame.type] as FrameHandler<typeof frame.type>;
+  await deps.limits.charge(connection.userId, typeof handler.cost === 'function' ? handler.cost(frame as never) : handler.cost);
+  return handler.run(connection, frame as never, deps);
 }

@@ -60,6 +60,9 @@ export async function startInstance(databaseUrl: string, overrides: Partial<Conf
       // Tests send from one address at machine speed; the limit tests set their own.
       sendRatePerSec: 10_000,
       sendBurst: 10_000,
+      dbWorkPerSec: 1_000_000,
+      dbWorkBurst: 1_000_000,
+      groupCreatesPerHour: 1_000_000,
       connectsPerIpPerMin: 1_000_000,
       httpRatePerMin: 1_000_000,
       ...overrides,

@@ -47,6 +47,9 @@ export async function spawnInstance(name: string, databaseUrl: string, env: Reco
       // Test clients all come from 127.0.0.1 at machine speed; the limit tests set their own.
       SEND_RATE_PER_SEC: '100000',
       SEND_BURST: '100000',
+      DB_WORK_PER_SEC: '10000000',
+      DB_WORK_BURST: '10000000',
+      GROUP_CREATES_PER_HOUR: '10000000',
       CONNECTS_PER_IP_PER_MIN: '10000000',
       HTTP_RATE_PER_MIN: '10000000',
       ...env,
