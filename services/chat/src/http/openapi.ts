@@ -52,7 +52,7 @@ const ErrorSchema = Type.Object(
   {
     ...ErrorResponse.properties,
     code: Type.Unsafe<ErrorCode>({ type: 'string', enum: ERROR_CODES, description: 'A code of the error catalog (docs/protocol.md#error-codes).' }),
-    retryable: Type.Boolean({ description: 'Whether the same request can succeed later (then with Retry-After for 429 and 503).' }),
+    retryable: Type.Boolean({ description: 'Whether the same request can succeed later (RATE_LIMITED and UNAVAILABLE also send Retry-After).' }),
     details: Type.Optional(Type.Unknown({ description: 'Depends on the code: validation problems, retryAfterMs, budget, userIds, allowed types, …' })),
   },
   { description: 'The body of every error response (HTTP) and error frame (WebSocket), from one catalog.' },
