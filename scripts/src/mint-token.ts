@@ -2,10 +2,11 @@
  * Prints a token for a user with the service's own configured secret: a session token
  * minted exactly as the storefront's NextAuth does, or with --chat a chat credential as
  * the storefront's /api/chat-token mints it.
- *   pnpm token alice            NextAuth v4 session token, 1 hour
- *   pnpm token bob --ttl 60     expires in 60 s
- *   pnpm token support --role admin
- *   pnpm token alice --chat     chat credential, 10 minutes (at most CHAT_CREDENTIAL_MAX_TTL_SEC)
+ * (`run` matters: `pnpm token` is npm's own command, which pnpm passes on to npm.)
+ *   pnpm run token alice            NextAuth v4 session token, 1 hour
+ *   pnpm run token bob --ttl 60     expires in 60 s
+ *   pnpm run token support --role admin
+ *   pnpm run token alice --chat     chat credential, 10 minutes (at most CHAT_CREDENTIAL_MAX_TTL_SEC)
  */
 import { DEMO_USERS } from '@chat/db/seed';
 import { loadConfig } from '@chat/service/config';
@@ -19,7 +20,7 @@ const { values, positionals } = parseArgs({
 });
 const sub = positionals[0];
 if (!sub) {
-  console.error('usage: pnpm token <userId> [--ttl seconds] [--name "Display Name"] [--role admin|owner] [--chat]');
+  console.error('usage: pnpm run token <userId> [--ttl seconds] [--name "Display Name"] [--role admin|owner] [--chat]');
   process.exit(2);
 }
 const config = loadConfig();
