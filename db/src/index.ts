@@ -29,25 +29,18 @@ export interface ConnectOptions {
  *   for every read and write (row types inferred from ./schema.ts);
  * - `writer`: one postgres.js connection for the message-send statements, the documented
  *   SQL exception (services/chat/src/db/message-writes.ts): postgres.js pipelines them on
- *   it and the server runs them in the order they were sent;
- * - `sql`: a raw postgres.js pool for statements not yet moved to Drizzle.
- * Drizzle reconfigures its client's type parsers (timestamps stay strings until its
- * columns map them), so raw queries keep a pool of their own.
+ *   it and the server runs them in the order they were sent.
+ * (The fan-out listener opens its own connection: services/chat/src/fanout/pg-bus.ts.)
  */
-export function connect(url: string, options: ConnectOptions = {}): { sql: Sql; writer: Sql; db: Database; end(): Promise<void> } {
+export function connect(url: string, options: ConnectOptions = {}): { writer: Sql; db: Database; end(): Promise<void> } {
   const name = options.applicationName ?? 'chat';
-  const max = options.max ?? 10;
-  // While statements move to Drizzle, the raw pool keeps the full size; the last move
-  // gives it to Drizzle's pool (the connect-storm test holds each pool to its size).
-  const sql = pool(url, max, name);
+  const client = pool(url, options.max ?? 10, name);
   const writer = pool(url, 1, `${name}-send`);
-  const drizzleClient = pool(url, Math.max(2, Math.ceil(max / 4)), `${name}-orm`);
   return {
-    sql,
     writer,
-    db: drizzle(drizzleClient, { schema }),
+    db: drizzle(client, { schema }),
     end: async () => {
-      await Promise.all([sql.end({ timeout: 2 }), writer.end({ timeout: 2 }), drizzleClient.end({ timeout: 2 })]);
+      await Promise.all([client.end({ timeout: 2 }), writer.end({ timeout: 2 })]);
     },
   };
 }

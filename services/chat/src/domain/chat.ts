@@ -37,13 +37,11 @@ export class Chat {
   /** userId → "name\0image" last written, so reconnects do not rewrite unchanged users. */
   private readonly seenUsers = new Map<string, string>();
 
-  readonly sql: Sql;
   /** The data layer's Drizzle handle. */
   readonly db: Database;
 
   constructor(
     handles: {
-      sql: Sql;
       db: Database;
       /** The one connection message sends are pipelined on, in submission order. */
       writer: Sql;
@@ -52,7 +50,6 @@ export class Chat {
     private readonly metrics: Metrics,
     readonly limits: { maxBodyChars: number; editWindowSec: number },
   ) {
-    this.sql = handles.sql;
     this.db = handles.db;
     const { writer, db } = handles;
     this.sends = new GroupCommit((items) => writeMessages(writer, items, bus.sqlNotify), { maxBatch: 512, maxInFlight: SENDS_IN_FLIGHT }, (n) =>

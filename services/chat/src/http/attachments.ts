@@ -30,7 +30,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import type { Config } from '../config.ts';
-import { deleteSentAttachment, findAttachment, insertAttachment } from '../db/attachments.ts';
+import { findAttachment, forgetSentAttachment, saveAttachment } from '../domain/reads.ts';
 import type { Chat } from '../domain/chat.ts';
 import { AppError } from '../errors.ts';
 import { COST } from '../limits.ts';
@@ -120,7 +120,7 @@ export const attachmentRoutes: FastifyPluginAsyncTypebox<AttachmentOptions> = as
       // leaves an unreferenced blob, never a row without bytes.
       await storage.put(id, body);
       try {
-        await insertAttachment(chat.db, {
+        await saveAttachment(chat, {
           id,
           conversationId: request.params.id,
           uploaderId: request.identity.userId,
@@ -152,11 +152,11 @@ export const attachmentRoutes: FastifyPluginAsyncTypebox<AttachmentOptions> = as
     },
     async (request, reply) => {
       const { identity } = request;
-      const row = await findAttachment(chat.db, request.params.id);
+      const row = await findAttachment(chat, request.params.id);
       if (!row || !row.conversation_live) throw new AppError('FORBIDDEN', 'You cannot read this attachment.');
       if (row.message_deleted) {
         // Lazy clean-up: the message is gone, so are its files (for everyone; nothing is revealed).
-        const key = await deleteSentAttachment(chat.db, row.id, row.message_id!);
+        const key = await forgetSentAttachment(chat, row.id, row.message_id!);
         if (key) await storage.delete(key).catch((e: unknown) => request.log.warn({ err: e, attachmentId: row.id }, 'blob not removed'));
         throw new AppError('FORBIDDEN', 'You cannot read this attachment.');
       }

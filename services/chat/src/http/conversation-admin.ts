@@ -22,9 +22,9 @@ import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import * as actions from '../domain/actions.ts';
 import type { Chat } from '../domain/chat.ts';
-import { listPublic } from '../db/conversations.ts';
+import * as reads from '../domain/reads.ts';
 import { COST } from '../limits.ts';
-import { typingSignal } from '../ws/handlers.ts';
+import { typingSignal } from '../domain/typing.ts';
 
 const errors = { 400: ErrorResponse, 401: ErrorResponse, 403: ErrorResponse, 404: ErrorResponse, 409: ErrorResponse, 429: ErrorResponse, 503: ErrorResponse };
 const change = { 200: ChangeResponse, ...errors };
@@ -35,7 +35,7 @@ export interface AdminRouteOptions {
 
 export const adminRoutes: FastifyPluginAsyncTypebox<AdminRouteOptions> = async (app, { chat }) => {
   app.get('/conversations/public', { config: { cost: COST.read }, schema: { summary: 'List public groups', tags: ['membership'], querystring: ConversationListQuery, response: { 200: PublicConversationList, ...errors } } }, async (request) =>
-    listPublic(chat.db, request.identity.userId, request.query),
+    reads.listPublic(chat, request.identity, request.query),
   );
 
   app.post('/conversations/:id/join', { config: { cost: COST.write }, schema: { summary: 'Join a public group', tags: ['membership'], params: ConversationParams, response: { 200: SeqsResponse, ...errors } } }, async (request) =>

@@ -1,7 +1,7 @@
 /** GET /v1/search: full-text search over the caller's conversations. */
 import { ErrorResponse, SearchPage, SearchQuery } from '@chat/protocol';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { decodeSearchCursor, searchMessages } from '../db/search.ts';
+import * as reads from '../domain/reads.ts';
 import { AppError } from '../errors.ts';
 import { COST } from '../limits.ts';
 import type { ApiOptions } from './conversations.ts';
@@ -23,15 +23,6 @@ export const searchRoutes: FastifyPluginAsyncTypebox<ReadApiOptions> = async (ap
         response: { 200: SearchPage, ...errors },
       },
     },
-    async (request) => {
-      const { q, conversationId, limit } = request.query;
-      const before = request.query.before !== undefined ? decodeSearchCursor(request.query.before) : null;
-      if (conversationId !== undefined) {
-        // Search covers the caller's own memberships: a system role does not widen it.
-        const { member } = await chat.access(request.identity, conversationId);
-        if (!member) throw new AppError('FORBIDDEN', 'You are not a member of this conversation.');
-      }
-      return searchMessages(chat.db, { userId: request.identity.userId, q, conversationId, limit, before });
-    },
+    async (request) => reads.search(chat, request.identity, request.query),
   );
 };

@@ -1,7 +1,7 @@
 /** Per-message reads under /v1: thread replies, edit history, delivery receipts. */
 import { EditHistory, ErrorResponse, MessageParams, MessageReceipts, RepliesPage, RepliesQuery } from '@chat/protocol';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import { editHistory, receipts, replies } from '../db/threads.ts';
+import * as reads from '../domain/reads.ts';
 import { COST } from '../limits.ts';
 import type { ReadApiOptions } from './search.ts';
 
@@ -22,8 +22,7 @@ export const threadRoutes: FastifyPluginAsyncTypebox<ReadApiOptions> = async (ap
       },
     },
     async (request) => {
-      await chat.authorize(request.identity, request.params.id);
-      return replies(chat.db, request.params.id, request.params.messageId, { after: request.query.after ?? 0, limit: request.query.limit });
+      return reads.replies(chat, request.identity, request.params.id, request.params.messageId, { after: request.query.after ?? 0, limit: request.query.limit });
     },
   );
 
@@ -40,8 +39,7 @@ export const threadRoutes: FastifyPluginAsyncTypebox<ReadApiOptions> = async (ap
       },
     },
     async (request) => {
-      await chat.authorize(request.identity, request.params.id);
-      return editHistory(chat.db, request.params.id, request.params.messageId);
+      return reads.editHistory(chat, request.identity, request.params.id, request.params.messageId);
     },
   );
 
@@ -58,8 +56,7 @@ export const threadRoutes: FastifyPluginAsyncTypebox<ReadApiOptions> = async (ap
       },
     },
     async (request) => {
-      await chat.authorize(request.identity, request.params.id);
-      return receipts(chat.db, request.params.id, request.params.messageId);
+      return reads.receipts(chat, request.identity, request.params.id, request.params.messageId);
     },
   );
 };

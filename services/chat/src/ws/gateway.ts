@@ -9,7 +9,8 @@ import { AppError, toAppError } from '../errors.ts';
 import { encodeFrame } from '../frames.ts';
 import { Connection } from './connection.ts';
 import { decodeFrame } from './codec.ts';
-import { dispatch, typingSignal, type HandlerDeps } from './handlers.ts';
+import { typingSignal } from '../domain/typing.ts';
+import { dispatch, type HandlerDeps } from './handlers.ts';
 import type { Registry, Slot } from './registry.ts';
 
 export interface GatewayOptions {

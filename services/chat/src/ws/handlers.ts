@@ -9,6 +9,7 @@ import * as actions from '../domain/actions.ts';
 import type { Chat } from '../domain/chat.ts';
 import type { Presence } from '../domain/presence.ts';
 import type { Signal } from '../fanout/bus.ts';
+import { typingSignal } from '../domain/typing.ts';
 import { AppError } from '../errors.ts';
 import { COST, resumeCost, type Cost, type UserLimits } from '../limits.ts';
 import type { Metrics } from '../metrics.ts';
@@ -120,8 +121,6 @@ export const handlers: { [T in ClientFrameType]: FrameHandler<T> } = {
   },
 };
 
-/** Typing indicators expire on the client after this long without a new start. */
-export const TYPING_EXPIRES_MS = 5000;
 /** Repeated starts within this window are acknowledged but not forwarded (debounce). */
 const TYPING_REPEAT_MS = 2000;
 
@@ -137,11 +136,6 @@ export async function typing(connection: Connection, conversationId: string, sta
   return true;
 }
 
-/** The typing frame for a conversation's other members (never the typist's own sockets). */
-export function typingSignal(conversationId: string, userId: string, state: 'start' | 'stop'): Signal {
-  const expiresInMs = state === 'start' ? TYPING_EXPIRES_MS : 0;
-  return { target: `c:${conversationId}`, exclude: userId, frame: JSON.stringify({ type: 'typing', conversationId, userId, state, expiresInMs }) };
-}
 
 /** Charges the frame's cost, then runs its handler. */
 export async function dispatch(connection: Connection, frame: ClientFrame, deps: HandlerDeps): Promise<unknown> {

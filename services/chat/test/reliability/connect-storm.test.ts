@@ -27,8 +27,7 @@ const USERS = 200;
 const TABS = 10;
 const BEHIND = 25;
 const POOL = 8;
-/** connect() in @chat/db: the raw pool, a Drizzle pool of max(2, ceil(POOL / 4)) and the one-connection send writer; the bus adds one listener. */
-const ORM_POOL = Math.max(2, Math.ceil(POOL / 4));
+/** connect() in @chat/db: the Drizzle pool of POOL connections and the one-connection send writer; the bus adds one listener. */
 const REPLAY_PAGE = 500;
 
 let dir: string;
@@ -155,14 +154,13 @@ it('2000 reconnects at once: typed outcomes only, pools bounded, and a 1,400-eve
   const wrong = resumed.filter((r) => r.replayed !== BEHIND || r.seqs.join() !== expected.join());
   expect(wrong.length).toBe(0);
 
-  // No pool grew past its size (each instance: raw pool, ORM pool, the send writer, one listener).
+  // No pool grew past its size (each instance: the Drizzle pool, the send writer, one listener).
   for (const instance of instances) {
     expect(peak.get(`chat-${instance.name}`) ?? 0).toBeLessThanOrEqual(POOL);
-    expect(peak.get(`chat-${instance.name}-orm`) ?? 0).toBeLessThanOrEqual(ORM_POOL);
     expect(peak.get(`chat-${instance.name}-send`) ?? 0).toBeLessThanOrEqual(1);
   }
   expect(peak.get('chat-listener') ?? 0).toBeLessThanOrEqual(instances.length);
-  const allowed = instances.length * (POOL + ORM_POOL + 1 + 1) + 1;
+  const allowed = instances.length * (POOL + 1 + 1) + 1;
   expect(peakTotal).toBeLessThanOrEqual(allowed);
   const latencies = resumed.map((r) => r.ms).sort((x, y) => x - y);
 
