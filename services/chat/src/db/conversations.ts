@@ -2,6 +2,7 @@
 import { alias, and, desc, dsql, eq, isNull, not, schema, type Database, type SQL } from '@chat/db';
 import type { Conversation, Role } from '@chat/protocol';
 import { AppError } from '../errors.ts';
+import { prepared } from './prepared.ts';
 import { fromJson, messageColumnList, toMessage, type MessageJson } from './rows.ts';
 
 const { conversations, members, users } = schema;
@@ -14,21 +15,27 @@ const LIST_MEMBERS = 50;
 
 /** The conversation's kind and the user's role in it (null when not a member), or null when it does not exist. */
 export async function access(db: Database, conversationId: string, userId: string): Promise<{ kind: 'direct' | 'group'; isPublic: boolean; role: Role | null } | null> {
-  const [row] = await db
-    .select({ kind: conversations.kind, isPublic: conversations.isPublic, role: members.role })
-    .from(conversations)
-    .leftJoin(members, and(eq(members.conversationId, conversations.id), eq(members.userId, userId)))
-    .where(and(eq(conversations.id, conversationId), isNull(conversations.deletedAt)));
+  const [row] = await prepared(db, 'access', () =>
+    db
+      .select({ kind: conversations.kind, isPublic: conversations.isPublic, role: members.role })
+      .from(conversations)
+      .leftJoin(members, and(eq(members.conversationId, conversations.id), eq(members.userId, dsql.placeholder('userId'))))
+      .where(and(eq(conversations.id, dsql.placeholder('conversationId')), isNull(conversations.deletedAt)))
+      .prepare('access'),
+  ).execute({ conversationId, userId });
   return row ?? null;
 }
 
 /** The ids of every live conversation the user belongs to. */
 export async function membershipIds(db: Database, userId: string): Promise<string[]> {
-  const rows = await db
-    .select({ id: conversations.id })
-    .from(members)
-    .innerJoin(conversations, eq(conversations.id, members.conversationId))
-    .where(and(eq(members.userId, userId), isNull(conversations.deletedAt)));
+  const rows = await prepared(db, 'membershipIds', () =>
+    db
+      .select({ id: conversations.id })
+      .from(members)
+      .innerJoin(conversations, eq(conversations.id, members.conversationId))
+      .where(and(eq(members.userId, dsql.placeholder('userId')), isNull(conversations.deletedAt)))
+      .prepare('membership_ids'),
+  ).execute({ userId });
   return rows.map((r) => r.id);
 }
 
@@ -38,32 +45,37 @@ export async function membershipIds(db: Database, userId: string): Promise<strin
  * change and the seq it took are seen together or not at all.
  */
 export async function streamPositions(db: Database, userId: string, ids: string[]): Promise<Map<string, { lastSeq: number; joinedSeq: number }>> {
-  const rows = await db
-    .select({ id: conversations.id, lastSeq: conversations.lastSeq, joinedSeq: members.joinedSeq })
-    .from(members)
-    .innerJoin(conversations, eq(conversations.id, members.conversationId))
-    .where(and(eq(members.userId, userId), anyOf(members.conversationId, ids, 'uuid'), isNull(conversations.deletedAt)));
+  const rows = await prepared(db, 'streamPositions', () =>
+    db
+      .select({ id: conversations.id, lastSeq: conversations.lastSeq, joinedSeq: members.joinedSeq })
+      .from(members)
+      .innerJoin(conversations, eq(conversations.id, members.conversationId))
+      .where(and(eq(members.userId, dsql.placeholder('userId')), anyOf(members.conversationId, 'ids', 'uuid'), isNull(conversations.deletedAt)))
+      .prepare('stream_positions'),
+  ).execute({ userId, ids });
   return new Map(rows.map((r) => [r.id, { lastSeq: r.lastSeq, joinedSeq: r.joinedSeq }]));
 }
 
 export async function existingUserIds(db: Database, ids: string[]): Promise<Set<string>> {
-  const rows = await db.select({ id: users.id }).from(users).where(anyOf(users.id, ids, 'text'));
+  const rows = await prepared(db, 'existingUserIds', () =>
+    db.select({ id: users.id }).from(users).where(anyOf(users.id, 'ids', 'text')).prepare('existing_user_ids'),
+  ).execute({ ids });
   return new Set(rows.map((r) => r.id));
 }
 
 /**
- * `column = any($1::type[])`: one array parameter, so one prepared statement whatever the
- * number of ids (inArray would write a placeholder per id).
+ * `column = any($n::type[])` with the ids in one array parameter, so one statement
+ * whatever their number (inArray writes a parameter per id).
  */
-function anyOf(column: Parameters<typeof eq>[0], ids: string[], type: 'uuid' | 'text'): SQL {
-  return dsql`${column} = any(${dsql.param(ids)}::${dsql.raw(type)}[])`;
+function anyOf(column: Parameters<typeof eq>[0], placeholder: string, type: 'uuid' | 'text'): SQL {
+  return dsql`${column} = any(${dsql.placeholder(placeholder)}::${dsql.raw(type)}[])`;
 }
 
 /** Messages of the conversation not sent by the user and after their read mark, counted up to UNREAD_CAP. */
-const unreadCapped = (userId: string) => dsql<number>`(select count(*) from (
+const unreadCapped = dsql<number>`(select count(*) from (
   select 1 from messages u
   where u.conversation_id = ${conversations.id} and u.seq > ${me.lastReadSeq}
-    and u.sender_id <> ${userId} and u.deleted_at is null
+    and u.sender_id <> ${dsql.placeholder('userId')} and u.deleted_at is null
   limit ${UNREAD_CAP}) capped)`;
 
 /**
@@ -71,7 +83,7 @@ const unreadCapped = (userId: string) => dsql<number>`(select count(*) from (
  * `me`, with three correlated subqueries the builder has no words for (a capped count,
  * the newest message as JSON, the first members as a JSON array).
  */
-const listFields = (userId: string) => ({
+const listFields = {
   id: conversations.id,
   kind: conversations.kind,
   title: conversations.title,
@@ -84,7 +96,7 @@ const listFields = (userId: string) => ({
   role: me.role,
   muted: dsql<boolean>`coalesce(${me.muted}, false)`,
   lastReadSeq: dsql<number>`coalesce(${me.lastReadSeq}, 0)`,
-  unread: dsql<number>`${unreadCapped(userId)}::int * (${me.userId} is not null)::int`,
+  unread: dsql<number>`${unreadCapped}::int * (${me.userId} is not null)::int`,
   lastMessage: dsql<MessageJson | null>`(select to_json(lm) from (
     select ${messageColumnList} from messages m left join messages p on p.id = m.reply_to_id
     where m.conversation_id = ${conversations.id} order by m.seq desc limit 1) lm)`,
@@ -95,17 +107,23 @@ const listFields = (userId: string) => ({
            us.last_seen_at as "lastSeenAt"
     from members mm join users us on us.id = mm.user_id
     where mm.conversation_id = ${conversations.id} order by mm.joined_at, mm.user_id limit ${LIST_MEMBERS}) x)`,
-});
+};
 
-/** My conversations: the caller's memberships and their live conversations. */
-const myConversations = (db: Database, userId: string, after: { at: string; id: string } | null = null) =>
+/** Keyset condition: conversations after the cursor (afterAt, afterId) in (last activity, id) descending order. */
+const afterCursor = dsql`(${conversations.lastActivityAt}, ${conversations.id}) < (${dsql.placeholder('afterAt')}::text::timestamptz, ${dsql.placeholder('afterId')}::uuid)`;
+
+/** A page of my conversations (the caller's memberships and their live conversations), most recent activity first. */
+const listPage = (db: Database, paged: boolean) =>
   db
-    .select(listFields(userId))
+    .select(listFields)
     .from(me)
     .innerJoin(conversations, eq(conversations.id, me.conversationId))
-    .where(and(eq(me.userId, userId), isNull(conversations.deletedAt), after ? before(after) : undefined));
+    .where(and(eq(me.userId, dsql.placeholder('userId')), isNull(conversations.deletedAt), paged ? afterCursor : undefined))
+    .orderBy(desc(conversations.lastActivityAt), desc(conversations.id))
+    .limit(dsql.placeholder('take'))
+    .prepare('conversation_list');
 
-type ListRow = Awaited<ReturnType<typeof myConversations>>[number];
+type ListRow = Awaited<ReturnType<ReturnType<typeof listPage>['execute']>>[number];
 
 function toConversation(row: ListRow): Conversation {
   return {
@@ -129,11 +147,14 @@ function toConversation(row: ListRow): Conversation {
 /** One conversation; `role` is the caller's effective role (a system role when not a member). */
 export async function getConversation(db: Database, userId: string, conversationId: string, role?: Role): Promise<Conversation> {
   // A system role may read a conversation it is not a member of: `me` is left joined.
-  const [row] = await db
-    .select(listFields(userId))
-    .from(conversations)
-    .leftJoin(me, and(eq(me.conversationId, conversations.id), eq(me.userId, userId)))
-    .where(and(isNull(conversations.deletedAt), eq(conversations.id, conversationId)));
+  const [row] = await prepared(db, 'getConversation', () =>
+    db
+      .select(listFields)
+      .from(conversations)
+      .leftJoin(me, and(eq(me.conversationId, conversations.id), eq(me.userId, dsql.placeholder('userId'))))
+      .where(and(isNull(conversations.deletedAt), eq(conversations.id, dsql.placeholder('conversationId'))))
+      .prepare('get_conversation'),
+  ).execute({ userId, conversationId });
   const effective = row?.role ?? role;
   if (!row || !effective) throw new AppError('FORBIDDEN', 'You are not a member of this conversation.');
   return toConversation({ ...row, role: effective });
@@ -146,15 +167,18 @@ export async function listConversations(
   options: { limit: number; cursor?: string },
 ): Promise<{ conversations: Conversation[]; nextCursor: string | null; totalUnread: number }> {
   const after = options.cursor ? decodeCursor(options.cursor) : null;
-  const [rows, [total]] = await Promise.all([
-    myConversations(db, userId, after)
-      .orderBy(desc(conversations.lastActivityAt), desc(conversations.id))
-      .limit(options.limit + 1),
+  const list = prepared(db, `conversationList:${after !== null}`, () => listPage(db, after !== null));
+  const unread = prepared(db, 'totalUnread', () =>
     db
-      .select({ total: dsql<number>`coalesce(sum(${unreadCapped(userId)}), 0)::int` })
+      .select({ total: dsql<number>`coalesce(sum(${unreadCapped}), 0)::int` })
       .from(me)
       .innerJoin(conversations, eq(conversations.id, me.conversationId))
-      .where(and(eq(me.userId, userId), not(me.muted), isNull(conversations.deletedAt))),
+      .where(and(eq(me.userId, dsql.placeholder('userId')), not(me.muted), isNull(conversations.deletedAt)))
+      .prepare('total_unread'),
+  );
+  const [rows, [total]] = await Promise.all([
+    list.execute({ userId, take: options.limit + 1, afterAt: after?.at, afterId: after?.id }),
+    unread.execute({ userId }),
   ]);
   const page = rows.slice(0, options.limit);
   const last = page[page.length - 1];
@@ -163,11 +187,6 @@ export async function listConversations(
     nextCursor: rows.length > options.limit && last ? encodeCursor(last.activityCursor, last.id) : null,
     totalUnread: total?.total ?? 0,
   };
-}
-
-/** Keyset condition: conversations after the cursor in (last activity, id) descending order. */
-function before(cursor: { at: string; id: string }): SQL {
-  return dsql`(${conversations.lastActivityAt}, ${conversations.id}) < (${cursor.at}::text::timestamptz, ${cursor.id}::uuid)`;
 }
 
 function encodeCursor(at: string, id: string): string {
@@ -185,20 +204,23 @@ function decodeCursor(cursor: string): { at: string; id: string } {
 /** Public groups anyone signed in may join, most active first. */
 export async function listPublic(db: Database, userId: string, options: { limit: number; cursor?: string }) {
   const after = options.cursor ? decodeCursor(options.cursor) : null;
-  const rows = await db
-    .select({
-      id: conversations.id,
-      title: conversations.title,
-      lastActivityAt: conversations.lastActivityAt,
-      activityCursor: dsql<string>`${conversations.lastActivityAt}::text`,
-      memberCount: dsql<number>`(select count(*)::int from members m where m.conversation_id = ${conversations.id})`,
-      joined: dsql<boolean>`exists(select 1 from members m where m.conversation_id = ${conversations.id} and m.user_id = ${userId})`,
-    })
-    .from(conversations)
-    // is_public as a bare predicate (not `= $1`), so conversations_public_idx's predicate matches.
-    .where(and(dsql`${conversations.isPublic}`, isNull(conversations.deletedAt), after ? before(after) : undefined))
-    .orderBy(desc(conversations.lastActivityAt), desc(conversations.id))
-    .limit(options.limit + 1);
+  const rows = await prepared(db, `listPublic:${after !== null}`, () =>
+    db
+      .select({
+        id: conversations.id,
+        title: conversations.title,
+        lastActivityAt: conversations.lastActivityAt,
+        activityCursor: dsql<string>`${conversations.lastActivityAt}::text`,
+        memberCount: dsql<number>`(select count(*)::int from members m where m.conversation_id = ${conversations.id})`,
+        joined: dsql<boolean>`exists(select 1 from members m where m.conversation_id = ${conversations.id} and m.user_id = ${dsql.placeholder('userId')})`,
+      })
+      .from(conversations)
+      // is_public as a bare predicate (not `= $1`), so conversations_public_idx's predicate matches.
+      .where(and(dsql`${conversations.isPublic}`, isNull(conversations.deletedAt), after ? afterCursor : undefined))
+      .orderBy(desc(conversations.lastActivityAt), desc(conversations.id))
+      .limit(dsql.placeholder('take'))
+      .prepare('public_conversations'),
+  ).execute({ userId, take: options.limit + 1, afterAt: after?.at, afterId: after?.id });
   const page = rows.slice(0, options.limit);
   const last = page[page.length - 1];
   return {

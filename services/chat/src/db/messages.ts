@@ -1,9 +1,10 @@
 /** Reads of the message history and of the seq stream. */
-import { and, asc, desc, eq, gt, lt, schema, type Database } from '@chat/db';
+import { and, asc, desc, dsql, eq, gt, lt, schema, type Database } from '@chat/db';
 import type { Message } from '@chat/protocol';
 import type { AccessChange } from '../fanout/bus.ts';
 import { accessChange, eventFrame } from './events.ts';
 import { messageCreatedFrame } from './message-writes.ts';
+import { prepared } from './prepared.ts';
 import { m, messageColumns, p, reactionsColumn, replyParent, toMessage } from './rows.ts';
 
 const { events } = schema;
@@ -24,19 +25,25 @@ export interface HistoryOptions {
 /** One page in ascending seq order; `hasMore` is about the paging direction. */
 export async function historyPage(db: Database, conversationId: string, options: HistoryOptions): Promise<{ messages: Message[]; hasMore: boolean }> {
   const forward = options.after !== undefined;
-  const rows = await db
-    .select({ ...messageColumns, reactions: reactionsColumn })
-    .from(m)
-    .leftJoin(p, replyParent)
-    .where(
-      and(
-        eq(m.conversationId, conversationId),
-        options.after !== undefined ? gt(m.seq, options.after) : undefined,
-        options.before !== undefined ? lt(m.seq, options.before) : undefined,
-      ),
-    )
-    .orderBy(forward ? asc(m.seq) : desc(m.seq))
-    .limit(options.limit + 1);
+  const bounded = options.before !== undefined;
+  // One statement per paging shape: forward (after, and maybe before) or backward.
+  const statement = prepared(db, `history:${forward}:${bounded}`, () =>
+    db
+      .select({ ...messageColumns, reactions: reactionsColumn })
+      .from(m)
+      .leftJoin(p, replyParent)
+      .where(
+        and(
+          eq(m.conversationId, dsql.placeholder('conversationId')),
+          forward ? gt(m.seq, dsql.placeholder('after')) : undefined,
+          bounded ? lt(m.seq, dsql.placeholder('before')) : undefined,
+        ),
+      )
+      .orderBy(forward ? asc(m.seq) : desc(m.seq))
+      .limit(dsql.placeholder('take'))
+      .prepare('history_page'),
+  );
+  const rows = await statement.execute({ conversationId, after: options.after, before: options.before, take: options.limit + 1 });
   const hasMore = rows.length > options.limit;
   const page = rows.slice(0, options.limit).map(toMessage);
   if (!forward) page.reverse();
@@ -49,16 +56,17 @@ export async function historyPage(db: Database, conversationId: string, options:
  * follows) merged with every other event, by seq.
  */
 export async function loadStream(db: Database, conversationId: string, afterSeq: number, limit: number): Promise<LoadedEvent[]> {
-  const [messages, others] = await Promise.all([
-    db
+  const { messagesAfter, eventsAfter } = prepared(db, 'stream', () => ({
+    messagesAfter: db
       .select(messageColumns)
       .from(m)
       .leftJoin(p, replyParent)
-      .where(and(eq(m.conversationId, conversationId), gt(m.seq, afterSeq)))
+      .where(and(eq(m.conversationId, dsql.placeholder('conversationId')), gt(m.seq, dsql.placeholder('afterSeq'))))
       .orderBy(asc(m.seq))
-      .limit(limit),
+      .limit(dsql.placeholder('limit'))
+      .prepare('stream_messages'),
     // Keyed as eventFrame() takes an event row.
-    db
+    eventsAfter: db
       .select({
         type: events.type,
         conversationId: events.conversationId,
@@ -68,10 +76,13 @@ export async function loadStream(db: Database, conversationId: string, afterSeq:
         data: events.data,
       })
       .from(events)
-      .where(and(eq(events.conversationId, conversationId), gt(events.seq, afterSeq)))
+      .where(and(eq(events.conversationId, dsql.placeholder('conversationId')), gt(events.seq, dsql.placeholder('afterSeq'))))
       .orderBy(asc(events.seq))
-      .limit(limit),
-  ]);
+      .limit(dsql.placeholder('limit'))
+      .prepare('stream_events'),
+  }));
+  const values = { conversationId, afterSeq, limit };
+  const [messages, others] = await Promise.all([messagesAfter.execute(values), eventsAfter.execute(values)]);
   const merged = [
     ...messages.map((row) => ({ seq: row.seq, frame: messageCreatedFrame(toMessage(row)), access: null })),
     ...others.map((row) => ({ seq: row.seq, frame: eventFrame(row), access: accessChange(row.type, row.data) })),

@@ -5,6 +5,7 @@
 import { and, desc, dsql, eq, isNull, schema, type Database } from '@chat/db';
 import type { SearchPage, SnippetSegment } from '@chat/protocol';
 import { AppError } from '../errors.ts';
+import { prepared } from './prepared.ts';
 import { m, messageColumns, p, replyParent, toMessage } from './rows.ts';
 
 const { conversations, members } = schema;
@@ -47,42 +48,47 @@ export interface SearchOptions {
  */
 export async function searchMessages(db: Database, options: SearchOptions): Promise<SearchPage> {
   const { userId, q, conversationId, limit, before } = options;
-  // The query is parsed once and its page of ids found before any headline is built.
-  const query = db.$with('query', { tsq: dsql<string>`tsq`.as('tsq') }).as(dsql`select websearch_to_tsquery('simple', ${q}) as tsq`);
-  const hits = db.$with('hits').as(
-    db
-      .select({ id: m.id })
-      .from(query)
-      .crossJoin(m)
-      .innerJoin(members, and(eq(members.conversationId, m.conversationId), eq(members.userId, userId)))
-      .innerJoin(conversations, and(eq(conversations.id, m.conversationId), isNull(conversations.deletedAt)))
-      .where(
-        and(
-          dsql`querytree(${query.tsq}) not in ('', 'T')`,
-          dsql`${m.searchVector} @@ ${query.tsq}`,
-          isNull(m.deletedAt),
-          conversationId !== undefined ? eq(m.conversationId, conversationId) : undefined,
-          // The cursor's time goes in as text: a timestamptz parameter would pass through a
-          // JS Date and lose its microseconds.
-          before ? dsql`(${m.createdAt}, ${m.id}) < (${before.at}::text::timestamptz, ${before.id}::uuid)` : undefined,
-        ),
-      )
+  const inOne = conversationId !== undefined;
+  const statement = prepared(db, `search:${inOne}:${Boolean(before)}`, () => {
+    // The query is parsed once and its page of ids found before any headline is built.
+    const query = db.$with('query', { tsq: dsql<string>`tsq`.as('tsq') }).as(dsql`select websearch_to_tsquery('simple', ${dsql.placeholder('q')}) as tsq`);
+    const hits = db.$with('hits').as(
+      db
+        .select({ id: m.id })
+        .from(query)
+        .crossJoin(m)
+        .innerJoin(members, and(eq(members.conversationId, m.conversationId), eq(members.userId, dsql.placeholder('userId'))))
+        .innerJoin(conversations, and(eq(conversations.id, m.conversationId), isNull(conversations.deletedAt)))
+        .where(
+          and(
+            dsql`querytree(${query.tsq}) not in ('', 'T')`,
+            dsql`${m.searchVector} @@ ${query.tsq}`,
+            isNull(m.deletedAt),
+            inOne ? eq(m.conversationId, dsql.placeholder('conversationId')) : undefined,
+            // The cursor's time goes in as text: a timestamptz parameter would pass through a
+            // JS Date and lose its microseconds.
+            before ? dsql`(${m.createdAt}, ${m.id}) < (${dsql.placeholder('beforeAt')}::text::timestamptz, ${dsql.placeholder('beforeId')}::uuid)` : undefined,
+          ),
+        )
+        .orderBy(desc(m.createdAt), desc(m.id))
+        .limit(dsql.placeholder('take')),
+    );
+    return db
+      .with(query, hits)
+      .select({
+        ...messageColumns,
+        cursorAt: dsql<string>`to_char(${m.createdAt} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`,
+        headline: dsql<string | null>`ts_headline('simple', translate(${m.body}, ${TRANSLATE_FROM}, ${TRANSLATE_TO}), ${query.tsq},
+          case when length(${m.body}) <= ${SNIPPET_WHOLE_CHARS} then ${WHOLE_OPTIONS} else ${FRAGMENT_OPTIONS} end)`,
+      })
+      .from(hits)
+      .crossJoin(query)
+      .innerJoin(m, eq(m.id, hits.id))
+      .leftJoin(p, replyParent)
       .orderBy(desc(m.createdAt), desc(m.id))
-      .limit(limit + 1),
-  );
-  const rows = await db
-    .with(query, hits)
-    .select({
-      ...messageColumns,
-      cursorAt: dsql<string>`to_char(${m.createdAt} at time zone 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')`,
-      headline: dsql<string | null>`ts_headline('simple', translate(${m.body}, ${TRANSLATE_FROM}, ${TRANSLATE_TO}), ${query.tsq},
-        case when length(${m.body}) <= ${SNIPPET_WHOLE_CHARS} then ${WHOLE_OPTIONS} else ${FRAGMENT_OPTIONS} end)`,
-    })
-    .from(hits)
-    .crossJoin(query)
-    .innerJoin(m, eq(m.id, hits.id))
-    .leftJoin(p, replyParent)
-    .orderBy(desc(m.createdAt), desc(m.id));
+      .prepare('search_messages');
+  });
+  const rows = await statement.execute({ q, userId, conversationId, beforeAt: before?.at, beforeId: before?.id, take: limit + 1 });
   const page = rows.slice(0, limit);
   const last = page[page.length - 1];
   return {
