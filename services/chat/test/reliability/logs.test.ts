@@ -64,13 +64,14 @@ it('no message body and no token string appears in the info logs', async () => {
   await cookie.request({ type: 'message.edit', conversationId: room, messageId: sent.message.id, body: body() });
   await ws.request({ type: 'auth.refresh', token: refresh });
   // Failing requests that carry a body or a token.
-  const failures = [
+  // Settled together: each rejection is observed at once, never left unhandled while an earlier one is awaited.
+  const failures = await Promise.allSettled([
     ws.request({ type: 'auth.refresh', token: tampered }),
     ws.request({ type: 'message.send', conversationId: room, clientMsgId: 'log-extra', body: body(), senderId: 'bob' }),
     ws.request({ type: 'message.send', conversationId: room, clientMsgId: 'log-long', body: `${body()}${'x'.repeat(4001)}` }),
     ws.request({ type: 'message.send', conversationId: randomUUID(), clientMsgId: 'log-forbidden', body: body() }),
-  ];
-  for (const failure of failures) await expect(failure).rejects.toThrow();
+  ]);
+  expect(failures.map((f) => f.status)).toEqual(['rejected', 'rejected', 'rejected', 'rejected']);
   ws.sendRaw(`{"type":"message.send","body":"${body()}","token":"${alice}"`);
   await ws.waitFor((f) => f.type === 'error' && f.id === null && f.code === 'INVALID_FRAME');
   expect((await call(instance, tampered, 'GET', '/v1/me')).status).toBe(401);
