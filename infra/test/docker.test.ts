@@ -14,9 +14,9 @@ import path from 'node:path';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, it, inject } from 'vitest';
 import { parse } from 'yaml';
-import { eventually } from '../../services/chat/test/support/harness.ts';
-import { mintV4, SECRET } from '../../services/chat/test/support/tokens.ts';
-import { TestClient } from '../../services/chat/test/support/ws-client.ts';
+import { eventually } from '@chat/test-support/harness';
+import { mintV4, SECRET } from '@chat/test-support/tokens';
+import { TestClient } from '@chat/test-support/ws-client';
 import { all, envOf, execForm, last, parseDockerfile, stage, type Dockerfile } from './support/dockerfile.ts';
 import { freePort, INFRA_DIR, REPO_ROOT, run, waitExit } from './support/processes.ts';
 

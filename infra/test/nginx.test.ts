@@ -7,10 +7,10 @@
 import { createServer, request as httpRequest, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, eventually, startInstance, type Instance, type TestDatabase } from '../../services/chat/test/support/harness.ts';
-import { apply, emptyState, type ConversationState } from '../../services/chat/test/support/state.ts';
-import { mintV4 } from '../../services/chat/test/support/tokens.ts';
-import { TestClient } from '../../services/chat/test/support/ws-client.ts';
+import { createTestDatabase, eventually, startInstance, type Instance, type TestDatabase } from '@chat/test-support/harness';
+import { apply, emptyState, type ConversationState } from '@chat/test-support/state';
+import { mintV4 } from '@chat/test-support/tokens';
+import { TestClient } from '@chat/test-support/ws-client';
 import { startNginx, type Nginx } from './support/processes.ts';
 
 /** A client as an app would keep it: one socket at a time, its conversation state built from events. */

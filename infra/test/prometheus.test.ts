@@ -6,9 +6,9 @@ import path from 'node:path';
 import { readFileSync } from 'node:fs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { parse } from 'yaml';
-import { createTestDatabase, startInstance, type Instance, type TestDatabase } from '../../services/chat/test/support/harness.ts';
-import { mintV4 } from '../../services/chat/test/support/tokens.ts';
-import { TestClient } from '../../services/chat/test/support/ws-client.ts';
+import { createTestDatabase, startInstance, type Instance, type TestDatabase } from '@chat/test-support/harness';
+import { mintV4 } from '@chat/test-support/tokens';
+import { TestClient } from '@chat/test-support/ws-client';
 import { INFRA_DIR, PROMTOOL_BIN, REPO_ROOT, requireBinary, run } from './support/processes.ts';
 
 const PROM_DIR = path.join(INFRA_DIR, 'prometheus');

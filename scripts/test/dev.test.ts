@@ -14,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, expect, it } from 'vitest';
 import WebSocket from 'ws';
 import { freePort } from '@chat/db/embedded';
-import { mintV4, SECRET } from '../../services/chat/test/support/tokens.ts';
+import { mintV4, SECRET } from '@chat/test-support/tokens';
 
 const scriptsDir = fileURLToPath(new URL('../', import.meta.url));
 let dir = '';

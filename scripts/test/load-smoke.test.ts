@@ -12,6 +12,7 @@ import { defaults, type RunOptions, type Scenario } from '../src/load/options.ts
 import { runScenario, type Report } from '../src/load/run.ts';
 import { assertLoopbackUrl } from '../src/load/common.ts';
 import { parseCreated } from '../src/load/drivers/ours.ts';
+import '@chat/test-support/provided-context';
 
 const SECRET = 'load-smoke-secret-0123456789abcdef0123456789';
 

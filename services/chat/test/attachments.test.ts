@@ -3,9 +3,9 @@ import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, createTestDatabase, startInstance, type Instance, type TestDatabase } from './support/harness.ts';
-import { mintV4, mintV5 } from './support/tokens.ts';
-import { TestClient } from './support/ws-client.ts';
+import { api, createTestDatabase, startInstance, type Instance, type TestDatabase } from '@chat/test-support/harness';
+import { mintV4, mintV5 } from '@chat/test-support/tokens';
+import { TestClient } from '@chat/test-support/ws-client';
 
 /** A real 1×1 PNG. */
 const PNG = Buffer.from(

@@ -4,10 +4,10 @@
  * with what typed error, and how a socket's session ends when its token expires.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, eventually, startInstance, type Instance, type TestDatabase } from './support/harness.ts';
-import { mintV4, mintV5, OLD_SECRET, SECRET } from './support/tokens.ts';
-import { refusedUpgrade } from './support/upgrade.ts';
-import { TestClient } from './support/ws-client.ts';
+import { createTestDatabase, eventually, startInstance, type Instance, type TestDatabase } from '@chat/test-support/harness';
+import { mintV4, mintV5, OLD_SECRET, SECRET } from '@chat/test-support/tokens';
+import { refusedUpgrade } from '@chat/test-support/upgrade';
+import { TestClient } from '@chat/test-support/ws-client';
 
 const WRONG_SECRET = 'wrong-secret-00000000000000000000000000000000';
 

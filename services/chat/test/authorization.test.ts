@@ -6,9 +6,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, createTestDatabase, startInstance, type Instance, type TestDatabase } from './support/harness.ts';
-import { mintV4, mintV5, SECRET } from './support/tokens.ts';
-import { TestClient } from './support/ws-client.ts';
+import { api, createTestDatabase, startInstance, type Instance, type TestDatabase } from '@chat/test-support/harness';
+import { mintV4, mintV5, SECRET } from '@chat/test-support/tokens';
+import { TestClient } from '@chat/test-support/ws-client';
 
 let db: TestDatabase;
 let main: Instance;

@@ -12,9 +12,9 @@ import { messageCreatedFrame } from '../src/db/message-writes.ts';
 import type { Signal, StreamEvent } from '../src/fanout/bus.ts';
 import { decode, encode, NOTIFY_LIMITS, PgBus } from '../src/fanout/pg-bus.ts';
 import pino from 'pino';
-import { api, createTestDatabase, eventually, startInstance, type Instance, type TestDatabase } from './support/harness.ts';
-import { mintV4 } from './support/tokens.ts';
-import { TestClient } from './support/ws-client.ts';
+import { api, createTestDatabase, eventually, startInstance, type Instance, type TestDatabase } from '@chat/test-support/harness';
+import { mintV4 } from '@chat/test-support/tokens';
+import { TestClient } from '@chat/test-support/ws-client';
 
 function collect(payloads: string[]): { events: StreamEvent[]; signals: Signal[]; order: string[]; invalid: number } {
   const out = { events: [] as StreamEvent[], signals: [] as Signal[], order: [] as string[], invalid: 0 };

@@ -9,10 +9,10 @@ import { SignJWT } from 'jose';
 import { hkdfSync } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { signChatCredential } from '../src/auth/chat-credential.ts';
-import { api, createTestDatabase, eventually, startInstance, type Instance, type TestDatabase } from './support/harness.ts';
-import { chatCredentialKey, mintChat, mintV4, OLD_SECRET, SECRET } from './support/tokens.ts';
-import { refusedUpgrade } from './support/upgrade.ts';
-import { TestClient } from './support/ws-client.ts';
+import { api, createTestDatabase, eventually, startInstance, type Instance, type TestDatabase } from '@chat/test-support/harness';
+import { chatCredentialKey, mintChat, mintV4, OLD_SECRET, SECRET } from '@chat/test-support/tokens';
+import { refusedUpgrade } from '@chat/test-support/upgrade';
+import { TestClient } from '@chat/test-support/ws-client';
 
 let db: TestDatabase;
 let main: Instance;

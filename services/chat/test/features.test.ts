@@ -1,8 +1,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, createTestDatabase, eventually, startInstance, type Instance, type TestDatabase } from './support/harness.ts';
-import { apply, emptyState } from './support/state.ts';
-import { mintV4 } from './support/tokens.ts';
-import { TestClient, type Frame } from './support/ws-client.ts';
+import { api, createTestDatabase, eventually, startInstance, type Instance, type TestDatabase } from '@chat/test-support/harness';
+import { apply, emptyState } from '@chat/test-support/state';
+import { mintV4 } from '@chat/test-support/tokens';
+import { TestClient, type Frame } from '@chat/test-support/ws-client';
 
 let db: TestDatabase;
 let a: Instance;

@@ -6,9 +6,9 @@
  */
 import http from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, startInstance, type Instance, type TestDatabase } from './support/harness.ts';
-import { mintV4 } from './support/tokens.ts';
-import { TestClient } from './support/ws-client.ts';
+import { createTestDatabase, startInstance, type Instance, type TestDatabase } from '@chat/test-support/harness';
+import { mintV4 } from '@chat/test-support/tokens';
+import { TestClient } from '@chat/test-support/ws-client';
 
 const LIMIT = 5;
 

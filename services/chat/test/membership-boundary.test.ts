@@ -5,9 +5,9 @@
  */
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, createTestDatabase, eventually, startInstance, type Instance, type TestDatabase } from './support/harness.ts';
-import { mintV4 } from './support/tokens.ts';
-import { TestClient, type Frame } from './support/ws-client.ts';
+import { api, createTestDatabase, eventually, startInstance, type Instance, type TestDatabase } from '@chat/test-support/harness';
+import { mintV4 } from '@chat/test-support/tokens';
+import { TestClient, type Frame } from '@chat/test-support/ws-client';
 
 let db: TestDatabase;
 let a: Instance;

@@ -9,9 +9,9 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MESSAGE_COLUMNS, REPLY_PREVIEW_CHARS, toMessage, type MessageRow } from '../src/db/rows.ts';
-import { api, createTestDatabase, startInstance, type Instance, type TestDatabase } from './support/harness.ts';
-import { mintV4 } from './support/tokens.ts';
-import { TestClient } from './support/ws-client.ts';
+import { api, createTestDatabase, startInstance, type Instance, type TestDatabase } from '@chat/test-support/harness';
+import { mintV4 } from '@chat/test-support/tokens';
+import { TestClient } from '@chat/test-support/ws-client';
 
 let db: TestDatabase;
 let dir: string;

@@ -1,7 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, createTestDatabase, eventually, startInstance, type Instance, type TestDatabase } from './support/harness.ts';
-import { mintV4, mintV5 } from './support/tokens.ts';
-import { TestClient } from './support/ws-client.ts';
+import { api, createTestDatabase, eventually, startInstance, type Instance, type TestDatabase } from '@chat/test-support/harness';
+import { mintV4, mintV5 } from '@chat/test-support/tokens';
+import { TestClient } from '@chat/test-support/ws-client';
 
 let db: TestDatabase;
 let a: Instance;

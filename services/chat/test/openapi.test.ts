@@ -10,7 +10,7 @@ import SwaggerParser from '@apidevtools/swagger-parser';
 import { ERROR_CODES, ERRORS } from '@chat/protocol';
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, startInstance, type Instance, type TestDatabase } from './support/harness.ts';
+import { createTestDatabase, startInstance, type Instance, type TestDatabase } from '@chat/test-support/harness';
 
 interface Response {
   description?: string;

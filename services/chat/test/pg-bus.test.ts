@@ -3,7 +3,7 @@ import { connect } from '@chat/db';
 import pino from 'pino';
 import { PgBus } from '../src/fanout/pg-bus.ts';
 import { busContract } from './contract/bus-contract.ts';
-import { createTestDatabase } from './support/harness.ts';
+import { createTestDatabase } from '@chat/test-support/harness';
 
 busContract('PgBus (LISTEN/NOTIFY)', async () => {
   const db = await createTestDatabase();

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { api, createTestDatabase, startInstance, type Instance, type TestDatabase } from './support/harness.ts';
-import { mintV4 } from './support/tokens.ts';
-import { TestClient } from './support/ws-client.ts';
+import { api, createTestDatabase, startInstance, type Instance, type TestDatabase } from '@chat/test-support/harness';
+import { mintV4 } from '@chat/test-support/tokens';
+import { TestClient } from '@chat/test-support/ws-client';
 
 interface Message {
   id: string;

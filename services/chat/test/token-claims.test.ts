@@ -6,10 +6,10 @@
  * character could end a record).
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, startInstance, type Instance, type TestDatabase } from './support/harness.ts';
-import { mintV4, mintV4Raw, mintV5 } from './support/tokens.ts';
-import { refusedUpgrade } from './support/upgrade.ts';
-import { TestClient } from './support/ws-client.ts';
+import { createTestDatabase, startInstance, type Instance, type TestDatabase } from '@chat/test-support/harness';
+import { mintV4, mintV4Raw, mintV5 } from '@chat/test-support/tokens';
+import { refusedUpgrade } from '@chat/test-support/upgrade';
+import { TestClient } from '@chat/test-support/ws-client';
 
 let db: TestDatabase;
 /** Default configuration. */

@@ -22,7 +22,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import postgres from 'postgres';
 import type { TestProject } from 'vitest/node';
-import databaseSetup, { withDatabase } from '../../../services/chat/test/support/global-setup.ts';
+import databaseSetup, { withDatabase } from '@chat/test-support/global-setup';
 import { TEST_SECRET } from './secret.ts';
 
 declare module 'vitest' {

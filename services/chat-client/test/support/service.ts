@@ -5,8 +5,8 @@
 import { encode } from 'next-auth/jwt';
 import { WebSocket as WS } from 'ws';
 import { ChatClient, canTransition, MemoryStorage, type ChatClientOptions, type ConnectionState, type ConversationEvent, type ConversationsInfo, type OutboxItem } from '../../src/index.ts';
-import { createTestDatabase, eventually, startInstance, type Instance, type TestDatabase } from '../../../chat/test/support/harness.ts';
-import { SECRET } from '../../../chat/test/support/tokens.ts';
+import { createTestDatabase, eventually, startInstance, type Instance, type TestDatabase } from '@chat/test-support/harness';
+import { SECRET } from '@chat/test-support/tokens';
 
 export { eventually, type Instance, type TestDatabase };
 

@@ -6,7 +6,7 @@
 import type { Database } from '@chat/db';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Bus, BusListener, Signal, StreamEvent } from '../../src/fanout/bus.ts';
-import { eventually } from '../support/harness.ts';
+import { eventually } from '@chat/test-support/harness';
 
 export interface BusUnderTest {
   bus: Bus;

@@ -7,10 +7,10 @@
 import { request as httpRequest } from 'node:http';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { createTestDatabase, eventually, startInstance, type Instance, type TestDatabase } from '../support/harness.ts';
+import { createTestDatabase, eventually, startInstance, type Instance, type TestDatabase } from '@chat/test-support/harness';
 import { printSummary } from './support/checker.ts';
 import { readMetric } from './support/metrics.ts';
-import { mintV4 } from '../support/tokens.ts';
+import { mintV4 } from '@chat/test-support/tokens';
 import { users } from './support/setup.ts';
 
 let db: TestDatabase;

@@ -7,8 +7,8 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { WebSocket } from 'ws';
-import { createTestDatabase, eventually, startInstance, type Instance, type TestDatabase } from '../support/harness.ts';
-import { TestClient } from '../support/ws-client.ts';
+import { createTestDatabase, eventually, startInstance, type Instance, type TestDatabase } from '@chat/test-support/harness';
+import { TestClient } from '@chat/test-support/ws-client';
 import { printSummary } from './support/checker.ts';
 import { readMetric } from './support/metrics.ts';
 import { call, group, users } from './support/setup.ts';

@@ -8,7 +8,7 @@
  * parameter, and `pnpm fuzz:long` (fuzz-long.ts) runs the same code for 100,000+ requests.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createTestDatabase, startInstance, type Instance, type TestDatabase } from '../support/harness.ts';
+import { createTestDatabase, startInstance, type Instance, type TestDatabase } from '@chat/test-support/harness';
 import { printSummary } from './support/checker.ts';
 import { HttpFuzzer, parseRoutes } from './support/fuzz-http.ts';
 import { seedWorld } from './support/fuzz-world.ts';

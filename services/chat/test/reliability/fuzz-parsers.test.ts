@@ -6,7 +6,7 @@
  * hundreds of times longer.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../support/harness.ts';
+import { createTestDatabase, type TestDatabase } from '@chat/test-support/harness';
 import { printSummary } from './support/checker.ts';
 import { BusCodecFuzzer } from './support/fuzz-bus-codec.ts';
 import { CredentialFuzzer } from './support/fuzz-credentials.ts';

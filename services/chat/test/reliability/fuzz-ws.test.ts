@@ -13,8 +13,8 @@
  * The instance never crashes (no INTERNAL error, no dropped socket, /healthz answers).
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createTestDatabase, startInstance, type Instance, type TestDatabase } from '../support/harness.ts';
-import { TestClient } from '../support/ws-client.ts';
+import { createTestDatabase, startInstance, type Instance, type TestDatabase } from '@chat/test-support/harness';
+import { TestClient } from '@chat/test-support/ws-client';
 import { printSummary } from './support/checker.ts';
 import { WsFuzzer } from './support/fuzz-ws.ts';
 import { seedWorld } from './support/fuzz-world.ts';

@@ -5,7 +5,7 @@
  * Afterwards every acknowledged message is in every member's view exactly once, in order.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createTestDatabase, eventually, type TestDatabase } from '../support/harness.ts';
+import { createTestDatabase, eventually, type TestDatabase } from '@chat/test-support/harness';
 import { checkViews, converged, expectIntact, printSummary } from './support/checker.ts';
 import { spawnInstance, stopAllInstances, type ChildInstance } from './support/child.ts';
 import { ResilientClient, runLoad, totals } from './support/resilient-client.ts';

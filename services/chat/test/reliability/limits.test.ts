@@ -3,9 +3,9 @@
  * /metrics (chat_errors_total{code, transport}). Instances run with small limits.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, eventually, startInstance, type Instance, type TestDatabase } from '../support/harness.ts';
-import { refusedUpgrade } from '../support/upgrade.ts';
-import { TestClient } from '../support/ws-client.ts';
+import { createTestDatabase, eventually, startInstance, type Instance, type TestDatabase } from '@chat/test-support/harness';
+import { refusedUpgrade } from '@chat/test-support/upgrade';
+import { TestClient } from '@chat/test-support/ws-client';
 import { printSummary } from './support/checker.ts';
 import { readMetric } from './support/metrics.ts';
 import { call, group, users } from './support/setup.ts';
@@ -54,6 +54,7 @@ describe('per-user send rate', () => {
       () => null,
       (error: any) => error,
     );
+    const refusedAt = Date.now();
     expect(refused).toMatchObject({ type: 'error', code: 'RATE_LIMITED', retryable: true, details: { retryAfterMs: expect.any(Number) } });
     const retryAfterMs = refused.details.retryAfterMs as number;
     expect(retryAfterMs).toBeGreaterThan(0);
@@ -64,8 +65,10 @@ describe('per-user send rate', () => {
     expect(http).toMatchObject({ status: 429, body: { code: 'RATE_LIMITED', retryable: true, details: { retryAfterMs: expect.any(Number) } } });
     expect(await errors(small, 'RATE_LIMITED', 'http')).toBeGreaterThanOrEqual(1);
     refusals.sendRate = `6th send within the burst window -> RATE_LIMITED retryAfterMs=${retryAfterMs}`;
-    // The client follows the hint (the server's own retryAfterMs, not a guess).
-    await new Promise((resolve) => setTimeout(resolve, retryAfterMs + 50));
+    // The client follows the hint to the millisecond (the server's own retryAfterMs, no margin).
+    for (let left = retryAfterMs; left > 0; left = refusedAt + retryAfterMs - Date.now()) {
+      await new Promise((resolve) => setTimeout(resolve, left));
+    }
     expect((await send(client, 'after')).message.body).toBe('mafter');
   });
 

@@ -8,9 +8,9 @@
  */
 import { randomUUID } from 'node:crypto';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../support/harness.ts';
-import { mintV4, mintV5 } from '../support/tokens.ts';
-import { TestClient } from '../support/ws-client.ts';
+import { createTestDatabase, type TestDatabase } from '@chat/test-support/harness';
+import { mintV4, mintV5 } from '@chat/test-support/tokens';
+import { TestClient } from '@chat/test-support/ws-client';
 import { printSummary } from './support/checker.ts';
 import { spawnInstance, stopAllInstances, stopInstance, type ChildInstance } from './support/child.ts';
 import { call } from './support/setup.ts';

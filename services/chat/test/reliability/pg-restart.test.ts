@@ -15,7 +15,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import postgres, { type Sql } from 'postgres';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { eventually } from '../support/harness.ts';
+import { eventually } from '@chat/test-support/harness';
 import { checkViews, converged, expectIntact, printSummary } from './support/checker.ts';
 import { spawnInstance, stopAllInstances, type ChildInstance } from './support/child.ts';
 import { readMetric } from './support/metrics.ts';

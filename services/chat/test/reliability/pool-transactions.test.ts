@@ -10,7 +10,7 @@
  */
 import postgres from 'postgres';
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createTestDatabase, type TestDatabase } from '../support/harness.ts';
+import { createTestDatabase, type TestDatabase } from '@chat/test-support/harness';
 
 let db: TestDatabase;
 

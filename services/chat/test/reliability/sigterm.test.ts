@@ -7,7 +7,7 @@
  * instance; the process exits within DRAIN_MS + a few seconds.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createTestDatabase, eventually, type TestDatabase } from '../support/harness.ts';
+import { createTestDatabase, eventually, type TestDatabase } from '@chat/test-support/harness';
 import { checkViews, converged, expectIntact, printSummary } from './support/checker.ts';
 import { spawnInstance, stopAllInstances, type ChildInstance } from './support/child.ts';
 import { ResilientClient, runLoad, totals } from './support/resilient-client.ts';

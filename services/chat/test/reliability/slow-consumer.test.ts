@@ -10,7 +10,7 @@
  *    and, reading normally now, is not cut off again.
  */
 import { afterAll, beforeAll, expect, it } from 'vitest';
-import { createTestDatabase, eventually, type TestDatabase } from '../support/harness.ts';
+import { createTestDatabase, eventually, type TestDatabase } from '@chat/test-support/harness';
 import { checkViews, converged, expectIntact, printSummary } from './support/checker.ts';
 import { spawnInstance, stopAllInstances, type ChildInstance } from './support/child.ts';
 import { flood } from './support/flood.ts';

@@ -9,9 +9,9 @@
 import { once } from 'node:events';
 import { connect, type Socket } from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createTestDatabase, eventually, type TestDatabase } from '../support/harness.ts';
-import { mintV4 } from '../support/tokens.ts';
-import { TestClient } from '../support/ws-client.ts';
+import { createTestDatabase, eventually, type TestDatabase } from '@chat/test-support/harness';
+import { mintV4 } from '@chat/test-support/tokens';
+import { TestClient } from '@chat/test-support/ws-client';
 import { spawnInstance, stopAllInstances, type ChildInstance } from './support/child.ts';
 import { call } from './support/setup.ts';
 

@@ -34,24 +34,32 @@ async function pair() {
     client.terminate();
     server.close();
   });
+  /** Resolves with everything received once at least `n` frames have arrived. */
   const arrived = async (n: number) => {
-    for (let i = 0; i < 500 && received.length < n; i++) await new Promise((r) => setTimeout(r, 2));
+    while (received.length < n) await once(client, 'message');
     return received;
   };
-  return { connection, received, arrived, left, client };
+  /**
+   * Everything the connection sent before now: a marker written after it arrives last on the
+   * same socket (one ordered stream), so no earlier frame can still be on its way.
+   */
+  const drained = async () => {
+    connection.sendRaw('{"marker":true}');
+    while (!received.at(-1)?.marker) await once(client, 'message');
+    return received.slice(0, -1);
+  };
+  return { connection, received, arrived, drained, left, client };
 }
 
 const event = (seq: number, access: Delivery['access'] = null): Delivery => ({ seq, data: JSON.stringify({ seq }), access });
 
 describe('Connection delivery rule', () => {
   it('sends only for subscribed conversations, each seq once and in order', async () => {
-    const { connection, received, arrived } = await pair();
+    const { connection, drained } = await pair();
     connection.deliver(C, event(1)); // not subscribed: dropped
     connection.lastSent.set(C, 1);
     for (const seq of [1, 2, 2, 3, 1]) connection.deliver(C, event(seq));
-    expect((await arrived(2)).map((f) => f.seq)).toEqual([2, 3]);
-    await new Promise((r) => setTimeout(r, 20));
-    expect(received.length).toBe(2);
+    expect((await drained()).map((f) => f.seq)).toEqual([2, 3]);
   });
 
   it('holds live events during a catch-up and passes them through the same rule after the replay', async () => {
@@ -66,7 +74,7 @@ describe('Connection delivery rule', () => {
   });
 
   it('ends the subscription with the user’s own removal (or a deletion), and nothing after it reaches the socket', async () => {
-    const { connection, received, arrived, left } = await pair();
+    const { connection, drained, left } = await pair();
     connection.lastSent.set(C, 0);
     connection.lastSent.set(D, 0);
     connection.deliver(C, event(1, { kind: 'removed', userId: 'someone else' }));
@@ -75,32 +83,29 @@ describe('Connection delivery rule', () => {
     connection.signal(C, '{"type":"typing"}');
     connection.deliver(D, event(1, { kind: 'closed' }));
     connection.deliver(D, event(2));
-    expect((await arrived(3)).map((f) => f.seq)).toEqual([1, 2, 1]);
-    await new Promise((r) => setTimeout(r, 20));
-    expect(received.length).toBe(3);
+    expect((await drained()).map((f) => f.seq)).toEqual([1, 2, 1]);
     expect([...connection.lastSent.keys()]).toEqual([]);
     expect(left).toEqual([C, D]);
   });
 
   it('a removal met in a replay ends the subscription there too', async () => {
-    const { connection, arrived, left } = await pair();
+    const { connection, drained, left } = await pair();
     connection.lastSent.set(C, 0);
     connection.replay(C, [
       { seq: 1, frame: '{"seq":1}', access: null },
       { seq: 2, frame: '{"seq":2}', access: { kind: 'removed', userId: 'u' } },
       { seq: 3, frame: '{"seq":3}', access: null },
     ]);
-    expect((await arrived(2)).map((f) => f.seq)).toEqual([1, 2]);
+    expect((await drained()).map((f) => f.seq)).toEqual([1, 2]);
     expect(left).toEqual([C]);
   });
 
   it('room signals reach only a confirmed subscription', async () => {
-    const { connection, received, arrived } = await pair();
+    const { connection, drained } = await pair();
     connection.signal(C, '{"n":1}');
     connection.lastSent.set(C, 0);
     connection.signal(C, '{"n":2}');
-    expect((await arrived(1)).map((f) => f.n)).toEqual([2]);
-    expect(received.length).toBe(1);
+    expect((await drained()).map((f) => f.n)).toEqual([2]);
   });
 
   it('cuts off a socket whose catch-up backlog overflows (4008), instead of growing', async () => {

@@ -10,7 +10,7 @@
 import { expect, it } from 'vitest';
 import { createSessionTokenVerifier } from '../../src/auth/session-token.ts';
 import { loadConfig } from '../../src/config.ts';
-import { mintV4, mintV5, SECRET } from '../support/tokens.ts';
+import { mintV4, mintV5, SECRET } from '@chat/test-support/tokens';
 
 async function verifier() {
   const config = loadConfig({ AUTH_SECRET: SECRET });

@@ -10,7 +10,7 @@
  */
 import type { Sql } from 'postgres';
 import { expect } from 'vitest';
-import { eventually } from '../../support/harness.ts';
+import { eventually } from '@chat/test-support/harness';
 import type { ResilientClient, SendRecord } from './resilient-client.ts';
 
 export interface ViewReport {

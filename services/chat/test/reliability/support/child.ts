@@ -6,8 +6,8 @@
 import { freePort } from '@chat/db/embedded';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { eventually } from '../../support/harness.ts';
-import { SECRET } from '../../support/tokens.ts';
+import { eventually } from '@chat/test-support/harness';
+import { SECRET } from '@chat/test-support/tokens';
 
 const serviceDir = fileURLToPath(new URL('../../../', import.meta.url));
 

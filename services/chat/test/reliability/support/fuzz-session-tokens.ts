@@ -20,7 +20,7 @@ import { isValidUserId } from '../../../src/auth/identity.ts';
 import { createSessionTokenVerifier, type SessionTokenVerifier } from '../../../src/auth/session-token.ts';
 import { loadConfig } from '../../../src/config.ts';
 import { AppError } from '../../../src/errors.ts';
-import { chatCredentialKey, mintChat, mintV4, mintV4Raw, mintV5, OLD_SECRET, SECRET } from '../../support/tokens.ts';
+import { chatCredentialKey, mintChat, mintV4, mintV4Raw, mintV5, OLD_SECRET, SECRET } from '@chat/test-support/tokens';
 
 const V5 = ['authjs.session-token', '__Secure-authjs.session-token'];
 const V4 = ['next-auth.session-token', '__Secure-next-auth.session-token'];

@@ -4,7 +4,7 @@
  * conversation she must never reach. Built over the real HTTP API of any instance.
  */
 import type { Sql } from 'postgres';
-import { mintV4, mintV5 } from '../../support/tokens.ts';
+import { mintV4, mintV5 } from '@chat/test-support/tokens';
 import type { Targets } from './fuzz-arbitraries.ts';
 import { call, group, type Http } from './setup.ts';
 

@@ -10,8 +10,8 @@
 import fc from 'fast-check';
 import type { Sql } from 'postgres';
 import { expect } from 'vitest';
-import { eventually } from '../../support/harness.ts';
-import { TestClient, type Frame } from '../../support/ws-client.ts';
+import { eventually } from '@chat/test-support/harness';
+import { TestClient, type Frame } from '@chat/test-support/ws-client';
 import { hostileFrame, invalidUtf8, plausibleFrame, type Wire } from './fuzz-arbitraries.ts';
 import { snapshot, type FuzzWorld } from './fuzz-world.ts';
 

@@ -1,5 +1,5 @@
 /** Users, tokens and conversations over the real HTTP API of any instance (in-process or child). */
-import { mintV4 } from '../../support/tokens.ts';
+import { mintV4 } from '@chat/test-support/tokens';
 
 export interface Http {
   http: string;

@@ -3,8 +3,9 @@ import { migrate } from '@chat/db';
 import { randomUUID } from 'node:crypto';
 import postgres, { type Sql } from 'postgres';
 import { inject } from 'vitest';
-import { buildApp, createLogger, type ChatApp } from '../../src/app.ts';
-import { loadConfig, type Config } from '../../src/config.ts';
+import { buildApp, createLogger, type ChatApp } from '@chat/service';
+import { loadConfig, type Config } from '@chat/service/config';
+import './provided-context.ts';
 import { SECRET } from './tokens.ts';
 
 export { migrate };
