@@ -1,200 +1,242 @@
 /**
- * pnpm bench:compare — ours against the Socket.IO peer, measured by the same load code.
- * For each round, ALTERNATING systems (ours, peer, persisting peer, ours, …), a fresh cluster
- * (embedded PostgreSQL + 2 instances) runs: fanout at 1000 and at 2000 sends/s, then the ramp.
- * Medians over the rounds go to bench-results/compare-<date>.json and a markdown table to stdout.
- *   pnpm bench:compare [--rounds 3] [--clients 1000] [--room-size 10] [--duration 10]
- *                      [--rates 1000,2000] [--ramp-start 500] [--ramp-step 500] [--step-seconds 5]
- *                      [--ramp-duration 60] [--with-raw] [--quick]
+ * pnpm bench:compare — ours against the Socket.IO peers, by the method of issue 12:
+ *   ours                the production build (services/chat/dist/server.js, built first), rate
+ *                       limits raised through its environment, everything else at its defaults
+ *   socketio            Socket.IO 4 + @socket.io/postgres-adapter, persists nothing
+ *   socketio-persist    the same + one awaited INSERT per message before ack and broadcast
+ * 1000 clients over 2 instances, rooms of 10 (5 members per instance), open-loop sends up a
+ * ladder of rates; each step a 2-s warm-up then ≥ 10 s measured; p99 over every receiver; a
+ * step passes when p99 < 50 ms and ≥ 97 % of the target rate was sent. Beside each step: box,
+ * instances', PostgreSQL's and the generator's CPU (from /proc) and CPU per 1,000 sends.
+ * Then, for ours and the plain peer: idle RSS per connection at 10,000 subscribed sockets (and
+ * each process's RSS before any), and 10,000 authenticated connects at once over 2 instances.
+ * Rounds ALTERNATE the systems (ours, plain, persisting, ours, …), each run on fresh processes
+ * and a fresh database; medians are reported with the per-round values in brackets.
+ *
+ *   pnpm bench:compare [--rounds 3] [--only ours,socketio,socketio-persist] [--rates 500,1000,…]
+ *                      [--report-rates 1000,2000] [--step-sec 10] [--warmup-sec 2] [--clients 1000]
+ *                      [--room-size 10] [--big 10000 | --no-connects] [--database-url URL | --pg-bin DIR]
+ *                      [--no-build] [--from-source] [--quiet]
+ * PostgreSQL: a throwaway embedded one (18) per run by default; --pg-bin DIR a throwaway server
+ * from installed binaries (Debian's 15: /usr/lib/postgresql/15/bin); --database-url URL (or
+ * BENCH_DATABASE_URL) an existing server, a fresh database on it per run. Writes
+ * bench-results/compare-<time>.json and prints markdown tables (stdout).
  */
+import { spawnSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
+import os from 'node:os';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
-import { repoRoot, round } from './common.ts';
-import { startCluster, type SystemName } from './cluster.ts';
+import postgres from 'postgres';
+import { startCluster, type Cluster, type SystemName } from './cluster.ts';
+import { UsageError, repoRoot, round, sleep } from './common.ts';
+import { pgCpuSource, readBoxTimes } from './cpu.ts';
+import { renderCompare, type CompareData, type ConnectRun, type LadderRun } from './compare-report.ts';
+import { driverFor, runScenario } from './run.ts';
 import { defaults, type RunOptions } from './options.ts';
-import { runScenario, type Report } from './run.ts';
+import { ladder } from './scenarios/ladder.ts';
 
 const { values } = parseArgs({
   options: {
     rounds: { type: 'string', default: '3' },
+    only: { type: 'string', default: 'ours,socketio,socketio-persist' },
+    rates: { type: 'string', default: '500,1000,1250,1500,1750,2000,2250,2500,2750,3000,3500,4000,5000,6000,8000' },
+    'report-rates': { type: 'string', default: '1000,2000' },
+    'step-sec': { type: 'string', default: '10' },
+    'warmup-sec': { type: 'string', default: '2' },
+    'drain-between': { type: 'string', default: '10' },
     clients: { type: 'string', default: '1000' },
     'room-size': { type: 'string', default: '10' },
-    duration: { type: 'string', default: '10' },
-    rates: { type: 'string', default: '1000,2000' },
-    'ramp-start': { type: 'string', default: '500' },
-    'ramp-step': { type: 'string', default: '500' },
-    'step-seconds': { type: 'string', default: '5' },
-    'ramp-duration': { type: 'string', default: '60' },
     instances: { type: 'string', default: '2' },
-    'with-raw': { type: 'boolean', default: false },
-    quick: { type: 'boolean', default: false },
+    'p99-target': { type: 'string', default: '50' },
+    'min-sent': { type: 'string', default: '0.97' },
+    big: { type: 'string', default: '10000' },
+    'no-connects': { type: 'boolean', default: false },
+    'database-url': { type: 'string' },
+    'pg-bin': { type: 'string' },
+    'no-build': { type: 'boolean', default: false },
+    'from-source': { type: 'boolean', default: false },
     quiet: { type: 'boolean', default: false },
+    help: { type: 'boolean', short: 'h' },
   },
 });
+if (values.help) {
+  console.log((await import('node:fs')).readFileSync(new URL(import.meta.url), 'utf8').split('*/')[0]);
+  process.exit(0);
+}
 
-const quick = values.quick;
-const rounds = Math.min(5, Number(values.rounds));
-const clients = quick ? Math.min(200, Number(values.clients)) : Number(values.clients);
+const numbers = (name: string, raw: string) => {
+  const list = raw.split(',').map((s) => Number(s.trim()));
+  if (list.some((n) => !Number.isFinite(n) || n <= 0)) throw new UsageError(`--${name}: positive numbers, comma-separated`);
+  return list;
+};
+const ALL: SystemName[] = ['ours', 'socketio', 'socketio-persist'];
+const only = values.only.split(',').map((s) => s.trim()) as SystemName[];
+for (const s of only) if (!ALL.includes(s)) throw new UsageError(`--only: some of ${ALL.join(', ')}`);
+const systems = ALL.filter((s) => only.includes(s)); // always in the issue's order
+const rounds = Math.max(1, Math.min(9, Number(values.rounds)));
+const reportRates = numbers('report-rates', values['report-rates']);
+const rates = [...new Set([...numbers('rates', values.rates), ...reportRates])].sort((a, b) => a - b);
+const stepSec = Number(values['step-sec']);
+const warmupSec = Number(values['warmup-sec']);
+const clients = Number(values.clients);
 const roomSize = Number(values['room-size']);
-const duration = quick ? 3 : Number(values.duration);
-const fixedRates = values.rates.split(',').map(Number);
-const stepSec = quick ? 2 : Number(values['step-seconds']);
-const rampDuration = quick ? 12 : Number(values['ramp-duration']);
-const systems: SystemName[] = ['ours', 'socketio', 'socketio-persist', ...(values['with-raw'] ? (['raw'] as SystemName[]) : [])];
+const instances = Number(values.instances);
+const big = Number(values.big);
+const databaseUrl = values['database-url'] ?? process.env.BENCH_DATABASE_URL ?? undefined;
+const pgBin = values['pg-bin'];
+if (databaseUrl && pgBin) throw new UsageError('--database-url and --pg-bin: one or the other');
+const connects = !values['no-connects'];
+
+const say = (line: string) => process.stderr.write(`${line}\n`);
+const started = performance.now();
 const stamp = new Date().toISOString().replace(/[:.]/g, '-');
 const outDir = path.join('bench-results', `compare-${stamp}`);
 
-type Row = {
-  system: SystemName;
-  round: number;
-  run: string;
-  sendsPerSec: number;
-  deliveriesPerSec: number;
-  ackP50: number;
-  ackP99: number;
-  recvP50: number;
-  recvP95: number;
-  recvP99: number;
-  losses: number;
-  duplicates: number;
-  orderingViolations: number;
-  sendErrors: number;
-  maxRateUnderTarget: number | null;
-  generatorSaturated: boolean;
-  file: string | null;
-};
+if (systems.includes('ours') && !values['from-source'] && !values['no-build']) {
+  // What `pnpm build` runs; from this tree (commit it first: the JSON records the commit and whether the tree was clean).
+  const built = spawnSync(process.execPath, [path.join(repoRoot, 'services/chat/build.mjs')], { stdio: ['ignore', 'ignore', 'inherit'] });
+  if (built.status !== 0) throw new Error('pnpm build failed');
+}
+const git = (args: string[]) => spawnSync('git', args, { cwd: repoRoot, encoding: 'utf8' }).stdout?.trim() || null;
+const commit = process.env.BENCH_COMMIT ?? git(['rev-parse', '--short', 'HEAD']);
+const dirty = git(['status', '--porcelain', '--', 'services', 'db', 'scripts']);
 
-function rowOf(system: SystemName, roundNo: number, run: string, report: Report): Row {
-  const r = report.result as Record<string, any>;
-  return {
+/** Busy share of the box over a short quiet interval: the load others put on it before a round. */
+async function boxBusyPercent(ms: number): Promise<number> {
+  const a = readBoxTimes();
+  await sleep(ms);
+  const b = readBoxTimes();
+  const total = b.total - a.total;
+  return total > 0 ? round((100 * os.cpus().length * (b.busy - a.busy)) / total, 1) : NaN;
+}
+
+async function withCluster<T>(system: SystemName, run: (cluster: Cluster) => Promise<T>): Promise<T> {
+  const cluster = await startCluster({
     system,
-    round: roundNo,
-    run,
-    sendsPerSec: r.sendsPerSec,
-    deliveriesPerSec: r.deliveriesPerSec,
-    ackP50: r.sendAckMs.p50,
-    ackP99: r.sendAckMs.p99,
-    recvP50: r.sendReceiveMs.p50,
-    recvP95: r.sendReceiveMs.p95,
-    recvP99: r.sendReceiveMs.p99,
-    losses: r.losses,
-    duplicates: r.duplicates,
-    orderingViolations: r.orderingViolations,
-    sendErrors: Object.values(r.sendErrors as Record<string, number>).reduce((a, b) => a + b, 0),
-    maxRateUnderTarget: r.ramp ? r.ramp.maxRateUnderTarget : null,
-    generatorSaturated: report.generator.saturated,
-    file: report.file,
-  };
-}
-
-function median(values: number[]): number {
-  const sorted = values.filter((v) => Number.isFinite(v)).sort((a, b) => a - b);
-  if (sorted.length === 0) return NaN;
-  const mid = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[mid]! : (sorted[mid - 1]! + sorted[mid]!) / 2;
-}
-
-const rows: Row[] = [];
-const failures: string[] = [];
-const say = (line: string) => process.stderr.write(`${line}\n`);
-const started = performance.now();
-
-for (let roundNo = 1; roundNo <= rounds; roundNo++) {
-  for (const system of systems) {
-    say(`\n== round ${roundNo}/${rounds}: ${system} ==`);
-    const cluster = await startCluster({ system, instances: Number(values.instances), quiet: true });
-    try {
-      const base = (scenario: 'fanout'): RunOptions => ({
-        ...defaults(scenario),
-        driver: system === 'ours' ? 'ours' : system === 'raw' ? 'raw' : 'socketio',
-        targets: cluster.targets,
-        clients,
-        roomSize,
-        setup: system === 'raw' ? 'local' : 'db',
-        databaseUrl: cluster.databaseUrl ?? undefined,
-        connectConcurrency: 200,
-        quiet: values.quiet,
-        outDir,
-      });
-      for (const rate of fixedRates) {
-        try {
-          const report = await runScenario({ ...base('fanout'), rate, durationSec: duration, label: `${system}-r${roundNo}-${rate}` });
-          rows.push(rowOf(system, roundNo, `fanout ${rate}/s`, report));
-          say(`   fanout ${rate}/s: sent ${report.result.sendsPerSec}/s, recv p99 ${(report.result as any).sendReceiveMs.p99} ms`);
-        } catch (error) {
-          failures.push(`${system} round ${roundNo} fanout ${rate}: ${(error as Error).message}`);
-        }
-      }
-      try {
-        const report = await runScenario({
-          ...base('fanout'),
-          ramp: true,
-          rampStart: Number(values['ramp-start']),
-          rampStep: Number(values['ramp-step']),
-          stepSec,
-          durationSec: rampDuration,
-          label: `${system}-r${roundNo}-ramp`,
-        });
-        rows.push(rowOf(system, roundNo, 'ramp', report));
-        say(`   ramp: max rate with p99 < 50 ms: ${(report.result as any).ramp.maxRateUnderTarget}`);
-      } catch (error) {
-        failures.push(`${system} round ${roundNo} ramp: ${(error as Error).message}`);
-      }
-    } finally {
-      await cluster.stop();
-    }
+    instances,
+    quiet: true,
+    databaseUrl,
+    freshDatabase: !!databaseUrl,
+    pgBin,
+    fromSource: values['from-source'],
+  });
+  try {
+    return await run(cluster);
+  } finally {
+    await cluster.stop();
   }
 }
 
-const runs = [...new Set(rows.map((r) => r.run))];
-const medians = systems.flatMap((system) =>
-  runs.map((run) => {
-    const of = rows.filter((r) => r.system === system && r.run === run);
-    // null (e.g. no ramp step under the target) is not a zero: leave it out of the median.
-    const m = (key: keyof Row) => round(median(of.map((r) => (r[key] === null ? NaN : Number(r[key])))), 3);
-    const rampNone = run === 'ramp' ? of.filter((r) => r.maxRateUnderTarget === null).length : 0;
-    return {
-      system,
-      run,
-      rounds: of.length,
-      sendsPerSec: m('sendsPerSec'),
-      deliveriesPerSec: m('deliveriesPerSec'),
-      ackP50: m('ackP50'),
-      ackP99: m('ackP99'),
-      recvP50: m('recvP50'),
-      recvP95: m('recvP95'),
-      recvP99: m('recvP99'),
-      maxRateUnderTarget: run === 'ramp' ? (rampNone * 2 > of.length ? null : m('maxRateUnderTarget')) : null,
-      /** Ramp rounds in which even the first step missed the target. */
-      rampRoundsWithNoRateUnderTarget: rampNone,
-      losses: of.reduce((a, r) => a + r.losses, 0),
-      duplicates: of.reduce((a, r) => a + r.duplicates, 0),
-      orderingViolations: of.reduce((a, r) => a + r.orderingViolations, 0),
-      sendErrors: of.reduce((a, r) => a + r.sendErrors, 0),
-      generatorSaturatedRuns: of.filter((r) => r.generatorSaturated).length,
-    };
-  }),
-);
+function base(system: SystemName, cluster: Cluster, scenario: 'fanout' | 'idle' | 'connect-storm'): RunOptions {
+  return {
+    ...defaults(scenario),
+    driver: system === 'ours' ? 'ours' : 'socketio',
+    targets: cluster.targets,
+    setup: 'db',
+    databaseUrl: cluster.databaseUrl ?? undefined,
+    quiet: values.quiet,
+    outDir,
+  };
+}
 
-const date = new Date().toISOString().slice(0, 10);
-const file = path.join(repoRoot, 'bench-results', `compare-${date}.json`);
+const data: CompareData = {
+  date: new Date().toISOString(),
+  command: `pnpm bench:compare ${process.argv.slice(2).join(' ')}`.trim(),
+  commit,
+  treeDirty: !!dirty,
+  settings: { rounds, systems, rates, reportRates, stepSec, warmupSec, clients, roomSize, instances, big: connects ? big : null, p99TargetMs: Number(values['p99-target']), minSentShare: Number(values['min-sent']) },
+  machine: { cores: os.cpus().length, cpu: os.cpus()[0]?.model ?? '', memoryGiB: Math.round(os.totalmem() / 2 ** 30), node: process.version },
+  postgres: null,
+  rounds: [],
+  ladders: [],
+  connects: [],
+  failures: [],
+  elapsedSec: 0,
+};
+
+for (let roundNo = 1; roundNo <= rounds; roundNo++) {
+  const othersBusy = await boxBusyPercent(3000);
+  const loadBefore = os.loadavg().map((l) => round(l, 2));
+  say(`\n== round ${roundNo}/${rounds} · load average ${loadBefore.join(' ')} · box busy ${othersBusy} % before (200 % = 2 cores) ==`);
+  for (const system of systems) {
+    say(`-- ${system}: ladder`);
+    try {
+      const run = await withCluster(system, async (cluster) => {
+        data.postgres ??= { version: cluster.postgresVersion, source: cluster.postgresSource };
+        const sql = postgres(cluster.databaseUrl!, { max: 1, onnotice: () => {} });
+        try {
+          const pg = await pgCpuSource(sql, databaseUrl ? 'filtered' : 'tree');
+          const options: RunOptions = { ...base(system, cluster, 'fanout'), clients, roomSize, connectConcurrency: 200 };
+          return await ladder(options, driverFor(options.driver), {
+            rates,
+            warmupSec,
+            stepSec,
+            mustReach: Math.max(...reportRates),
+            p99TargetMs: Number(values['p99-target']),
+            minSentShare: Number(values['min-sent']),
+            drainBetweenMs: Number(values['drain-between']) * 1000,
+            instancePids: cluster.pids,
+            pg,
+          });
+        } finally {
+          await sql.end({ timeout: 2 });
+        }
+      });
+      const entry: LadderRun = { system, round: roundNo, ...run };
+      data.ladders.push(entry);
+      say(`   highest passing: ${run.highestPassing ?? 'none'}; lost ${run.report.losses}, dup ${run.report.duplicates}, order ${run.report.orderingViolations}, frame ${run.createdFrameBytesMean} B`);
+    } catch (error) {
+      data.failures.push(`${system} round ${roundNo} ladder: ${(error as Error).stack ?? error}`);
+      say(`   FAILED: ${(error as Error).message}`);
+    }
+  }
+  if (connects) {
+    for (const system of systems.filter((s) => s !== 'socketio-persist')) {
+      const entry: ConnectRun = { system, round: roundNo, idle: null, storm: null };
+      say(`-- ${system}: idle ${big} + connect storm ${big}`);
+      try {
+        await withCluster(system, async (cluster) => {
+          const report = await runScenario({ ...base(system, cluster, 'idle'), clients: big, roomSize: 10, holdSec: 10, pids: cluster.pids, connectConcurrency: 500, label: `${system}-r${roundNo}` });
+          const r = report.result as { kibPerConnection: number; perTarget: { rssBeforeBytes: number }[]; connected: number };
+          entry.idle = {
+            kibPerConnection: r.kibPerConnection,
+            rssBeforeMiB: round(r.perTarget.reduce((a, t) => a + t.rssBeforeBytes, 0) / r.perTarget.length / 2 ** 20, 1),
+            connected: r.connected,
+            generatorSaturated: report.generator.saturated,
+          };
+        });
+        await withCluster(system, async (cluster) => {
+          const report = await runScenario({ ...base(system, cluster, 'connect-storm'), clients: big, connectTimeoutMs: 30_000, label: `${system}-r${roundNo}` });
+          const r = report.result as { wallMs: number; connected: number; failed: number; connectLatencyMs: { p50: number; p99: number } };
+          entry.storm = {
+            wallSec: round(r.wallMs / 1000, 2),
+            connected: r.connected,
+            failed: r.failed,
+            p50Ms: r.connectLatencyMs.p50,
+            p99Ms: r.connectLatencyMs.p99,
+            generatorCpuPct: report.generator.cpuPercentOfOneCore.mean,
+            generatorSaturated: report.generator.saturated,
+          };
+        });
+        say(`   idle ${entry.idle?.kibPerConnection} KiB/conn (RSS before ${entry.idle?.rssBeforeMiB} MiB); connects ${entry.storm?.wallSec} s`);
+      } catch (error) {
+        data.failures.push(`${system} round ${roundNo} connects: ${(error as Error).stack ?? error}`);
+        say(`   FAILED: ${(error as Error).message}`);
+      }
+      data.connects.push(entry);
+    }
+  }
+  const loadAfter = os.loadavg().map((l) => round(l, 2));
+  data.rounds.push({ round: roundNo, loadAverageBefore: loadBefore, loadAverageAfter: loadAfter, boxBusyBeforePct: othersBusy });
+  say(`== round ${roundNo} done · load average ${loadAfter.join(' ')} ==`);
+}
+
+data.elapsedSec = round((performance.now() - started) / 1000, 0);
+const file = path.join(repoRoot, 'bench-results', `compare-${stamp}.json`);
 await mkdir(path.dirname(file), { recursive: true });
-await writeFile(
-  file,
-  `${JSON.stringify({ date: new Date().toISOString(), settings: { rounds, clients, roomSize, duration, fixedRates, stepSec, rampDuration, systems, instances: Number(values.instances) }, medians, rows, failures, elapsedSec: round((performance.now() - started) / 1000, 1) }, null, 2)}\n`,
-);
-
-const lines = [
-  `| system | run | sends/s | deliveries/s | ack p50 | ack p99 | recv p50 | recv p95 | recv p99 | max rate p99<50ms | lost | dup | order viol. | errors | saturated runs |`,
-  `|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|`,
-  ...medians.map(
-    (m) =>
-      `| ${m.system} | ${m.run} | ${m.sendsPerSec} | ${m.deliveriesPerSec} | ${m.ackP50} | ${m.ackP99} | ${m.recvP50} | ${m.recvP95} | ${m.recvP99} | ${m.run === 'ramp' ? (m.maxRateUnderTarget ?? `none (first step over in ${m.rampRoundsWithNoRateUnderTarget}/${m.rounds})`) : ''} | ${m.losses} | ${m.duplicates} | ${m.orderingViolations} | ${m.sendErrors} | ${m.generatorSaturatedRuns}/${m.rounds} |`,
-  ),
-];
-console.log(`\nMedians of ${rounds} alternating rounds; ${clients} clients, rooms of ${roomSize}, 2 instances each; latencies in ms.\n`);
-console.log(lines.join('\n'));
-for (const failure of failures) console.log(`\nFAILED: ${failure}`);
+await writeFile(file, `${JSON.stringify(data, null, 2)}\n`);
+console.log(renderCompare(data));
+for (const failure of data.failures) console.log(`\nFAILED: ${failure.split('\n')[0]}`);
 console.log(`\n${file}`);
-process.exit(failures.length ? 1 : 0);
+process.exit(data.failures.length ? 1 : 0);

@@ -98,6 +98,8 @@ export class Fleet {
   sendErrors: Record<string, number> = {};
   connectFailures: Record<string, number> = {};
   connectLatency = new Latency();
+  /** message.created (ours) / `message` (peer) frames received, with their payload bytes. */
+  createdFrames = { count: 0, bytes: 0 };
   /** Called when a member's connection closes unexpectedly. */
   onMemberClosed: ((member: Member, code: number) => void) | null = null;
   private closing = false;
@@ -191,6 +193,10 @@ export class Fleet {
     const receivedAt = now();
     this.counts.deliveries++;
     this.window.deliveries++;
+    if (d.bytes !== undefined) {
+      this.createdFrames.count++;
+      this.createdFrames.bytes += d.bytes;
+    }
     let verdict: 'ok' | 'duplicate' | 'late' | 'gap';
     if (d.seq !== null) {
       let state = member.seqs.get(d.conversationId);

@@ -57,9 +57,12 @@ class OursClient implements LoadClient {
     private readonly nameRooms: boolean,
   ) {}
 
-  onText(text: string): void {
+  onText(text: string, bytes: number): void {
     const created = parseCreated(text);
-    if (created) return this.events.onDelivery(created);
+    if (created) {
+      created.bytes = bytes;
+      return this.events.onDelivery(created);
+    }
     if (text.startsWith('{"type":"ack"') || text.startsWith('{"type":"error"')) {
       const frame = JSON.parse(text) as { type: string; id: string | null; result?: unknown; code?: string; message?: string };
       const pending = frame.id === null ? undefined : this.pending.get(frame.id);
@@ -163,7 +166,7 @@ export function oursDriver(options: { raw?: boolean } = {}): Driver {
             }
             return;
           }
-          client.onText(text);
+          client.onText(text, data.length);
         });
         socket.on('unexpected-response', (_req, res) => fail(new RequestError(`HTTP_${res.statusCode}`, 'upgrade refused')));
         socket.on('error', (error) => fail(error));

@@ -97,7 +97,17 @@ export function socketIoDriver(): Driver {
           client = new SocketIoClient(user, socket, info.rooms);
           resolve(client);
         });
-        socket.on('message', (m: Delivery) => events.onDelivery({ conversationId: m.conversationId, seq: m.seq ?? null, senderId: m.senderId, clientMsgId: m.clientMsgId, body: m.body }));
+        // The engine.io packet of each `message` event arrives just before it (synchronously, same
+        // frame): its payload on the wire is "4" + the packet's data, e.g. 4 + 2["message",{…}].
+        let lastFrameBytes: number | undefined;
+        socket.io.engine?.on('packet', (packet: { type: string; data?: unknown }) => {
+          lastFrameBytes = packet.type === 'message' && typeof packet.data === 'string' ? Buffer.byteLength(packet.data) + 1 : undefined;
+        });
+        socket.on('message', (m: Delivery) => {
+          const bytes = lastFrameBytes;
+          lastFrameBytes = undefined;
+          events.onDelivery({ conversationId: m.conversationId, seq: m.seq ?? null, senderId: m.senderId, clientMsgId: m.clientMsgId, body: m.body, bytes });
+        });
         socket.once('connect_error', (error) => {
           clearTimeout(timer);
           reject(new RequestError('CONNECT_ERROR', error.message));

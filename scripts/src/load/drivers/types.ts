@@ -8,6 +8,8 @@ export interface Delivery {
   senderId: string;
   clientMsgId: string;
   body: string;
+  /** Payload bytes of the WebSocket frame that carried it, where the driver knows them. */
+  bytes?: number;
 }
 
 export interface SendAck {
