@@ -1,7 +1,8 @@
 /**
  * Starts the system under test for a load run and tears it down afterwards:
  *   pnpm bench:cluster [--instances 2] [--system ours|socketio|socketio-persist|raw]
- *                      [--database-url URL | --pg-bin DIR] [--run "shell command"] [--max-lifetime S]
+ *                      [--database-url URL [--fresh-database] | --pg-bin DIR [--pg-setting name=value …]]
+ *                      [--run "shell command"] [--max-lifetime S]
  *                      [--cpu-prof DIR]   (V8 CPU profile of each instance, written when it stops;
  *                                          summarise with `pnpm profile:top DIR/*.cpuprofile`)
  *                      [--from-source]    (ours and the peers through tsx instead of compiled)
@@ -50,6 +51,8 @@ export interface ClusterOptions {
   cpuProfDir?: string | undefined;
   /** Start a throwaway server from these PostgreSQL binaries (e.g. /usr/lib/postgresql/15/bin). */
   pgBin?: string | undefined;
+  /** With pgBin: extra server settings, `name=value`. */
+  pgSettings?: string[];
   /** With databaseUrl: create a new database on that server for this cluster, dropped at stop. */
   freshDatabase?: boolean;
   /** Run ours and the peers from their TypeScript through tsx (default: compiled JavaScript). */
@@ -221,7 +224,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       }
     } else if (options.system !== 'raw' && options.pgBin) {
       const started = Date.now();
-      const server = await startServerFromBinaries(options.pgBin);
+      const server = await startServerFromBinaries(options.pgBin, options.pgSettings);
       cleanups.push(server.stop);
       databaseUrl = server.url;
       postgresSource = `throwaway server from ${options.pgBin}`;
@@ -312,6 +315,7 @@ async function main(): Promise<void> {
       'max-lifetime': { type: 'string', default: '3600' },
       'cpu-prof': { type: 'string' },
       'pg-bin': { type: 'string' },
+      'pg-setting': { type: 'string', multiple: true },
       'fresh-database': { type: 'boolean', default: false },
       'from-source': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h' },
@@ -319,7 +323,7 @@ async function main(): Promise<void> {
   });
   if (values.help) {
     console.log(
-      'usage: pnpm bench:cluster [--instances N] [--system ours|socketio|socketio-persist|raw] [--database-url URL [--fresh-database] | --pg-bin DIR] [--run "cmd"] [--max-lifetime S] [--cpu-prof DIR] [--from-source]',
+      'usage: pnpm bench:cluster [--instances N] [--system ours|socketio|socketio-persist|raw] [--database-url URL [--fresh-database] | --pg-bin DIR [--pg-setting name=value …]] [--run "cmd"] [--max-lifetime S] [--cpu-prof DIR] [--from-source]',
     );
     return;
   }
@@ -333,6 +337,7 @@ async function main(): Promise<void> {
     databaseUrl: values['database-url'],
     freshDatabase: values['fresh-database'],
     pgBin: values['pg-bin'],
+    pgSettings: values['pg-setting'],
     fromSource: values['from-source'],
     cpuProfDir: values['cpu-prof'],
   });

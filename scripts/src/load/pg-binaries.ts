@@ -35,7 +35,8 @@ function postgresUser(): { uid: number; gid: number } | null {
   return { uid: Number(uid.stdout), gid: Number(gid.stdout) };
 }
 
-export async function startServerFromBinaries(binDir: string, prefix = 'chat-bench-pg-'): Promise<LocalServer> {
+/** `settings`: extra `-c name=value` (e.g. shared_preload_libraries=pg_stat_statements for a profile). */
+export async function startServerFromBinaries(binDir: string, settings: string[] = [], prefix = 'chat-bench-pg-'): Promise<LocalServer> {
   const initdb = path.join(binDir, 'initdb');
   const server = path.join(binDir, 'postgres');
   if (!existsSync(initdb) || !existsSync(server)) throw new Error(`${binDir}: no initdb/postgres there (Debian: apt-get install postgresql-15, then /usr/lib/postgresql/15/bin)`);
@@ -54,7 +55,7 @@ export async function startServerFromBinaries(binDir: string, prefix = 'chat-ben
   const port = await freePort();
   const child: ChildProcess = spawn(
     server,
-    ['-D', dataDir, '-p', String(port), '-c', 'max_connections=300', '-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=${root}`],
+    ['-D', dataDir, '-p', String(port), '-c', 'max_connections=300', '-c', 'listen_addresses=127.0.0.1', '-c', `unix_socket_directories=${root}`, ...settings.flatMap((x) => ['-c', x])],
     { ...as, stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, LC_MESSAGES: 'C' } },
   );
   let log = '';
