@@ -21,6 +21,11 @@ export interface ConnectOptions {
   max?: number;
   /** Name shown in pg_stat_activity. */
   applicationName?: string;
+  /**
+   * Session settings for every connection, sent at connect (e.g. `chat.bus_outbox: 'on'`,
+   * which makes the send statement write the NATS bus's outbox: migration 0006).
+   */
+  settings?: Record<string, string>;
 }
 
 /**
@@ -34,8 +39,8 @@ export interface ConnectOptions {
  */
 export function connect(url: string, options: ConnectOptions = {}): { writer: Sql; db: Database; end(): Promise<void> } {
   const name = options.applicationName ?? 'chat';
-  const client = pool(url, options.max ?? 10, name);
-  const writer = pool(url, 1, `${name}-send`);
+  const client = pool(url, options.max ?? 10, name, options.settings);
+  const writer = pool(url, 1, `${name}-send`, options.settings);
   return {
     writer,
     db: drizzle(client, { schema }),
@@ -45,13 +50,13 @@ export function connect(url: string, options: ConnectOptions = {}): { writer: Sq
   };
 }
 
-function pool(url: string, max: number, applicationName: string): Sql {
+function pool(url: string, max: number, applicationName: string, settings: Record<string, string> = {}): Sql {
   return postgres(url, {
     max,
     onnotice: () => {},
     // Sequences and counts are int8; every value we store fits a JS number exactly.
     types: { int8: { to: 20, from: [20], serialize: (n: number) => String(n), parse: (s: string) => Number(s) } },
-    connection: { application_name: applicationName },
+    connection: { ...settings, application_name: applicationName },
   });
 }
 

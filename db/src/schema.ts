@@ -206,3 +206,29 @@ export const presenceSessions = pgTable(
   },
   (t) => [primaryKey({ columns: [t.instanceId, t.userId] }), index('presence_sessions_user_idx').on(t.userId, t.expiresAt)],
 );
+
+/**
+ * The NATS bus's transactional outbox (services/chat/src/fanout/nats-outbox.ts). A stream
+ * event committed by an instance on BUS=nats has a row here, written in its own
+ * transaction: by the bus for events it publishes, by the `messages_bus_outbox` trigger
+ * for message sends (the send statement is SQL, and the trigger writes only on connections
+ * that set `chat.bus_outbox = on`). The writer deletes its rows once JetStream acknowledged
+ * the publish; a relay publishes whatever is older than a bound. The row holds only the
+ * position: receivers read the event itself from `messages`/`events`.
+ */
+export const busOutbox = pgTable(
+  'bus_outbox',
+  {
+    conversationId: uuid('conversation_id').notNull(),
+    seq: seqColumn('seq').notNull(),
+    createdAt: at('created_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.conversationId, t.seq] })],
+);
+
+/** Membership controls and room signals published inside a transaction on BUS=nats: the JSON record as the bus encodes it. */
+export const busOutboxSignals = pgTable('bus_outbox_signals', {
+  id: bigserial('id', { mode: 'number' }).primaryKey(),
+  record: text('record').notNull(),
+  createdAt: at('created_at').notNull().defaultNow(),
+});

@@ -2,7 +2,7 @@
  * Builds the chat service: external plugins (database, bus, metrics), then the
  * domain, then routes. Exported for tests, which start real instances on port 0.
  */
-import { connect } from '@chat/db';
+import { connect, type Database } from '@chat/db';
 import cors from '@fastify/cors';
 import rateLimit from '@fastify/rate-limit';
 import websocket from '@fastify/websocket';
@@ -16,6 +16,8 @@ import { createSessionTokenVerifier } from './auth/session-token.ts';
 import type { Config } from './config.ts';
 import { AppError } from './errors.ts';
 import { Chat } from './domain/chat.ts';
+import type { Bus } from './fanout/bus.ts';
+import { NatsBus } from './fanout/nats-bus.ts';
 import { PgBus } from './fanout/pg-bus.ts';
 import { adminRoutes } from './http/conversation-admin.ts';
 import { attachmentRoutes } from './http/attachments.ts';
@@ -79,17 +81,63 @@ export function createLogger(config: Pick<Config, 'logLevel' | 'instanceId'>): L
   });
 }
 
+/** The fan-out bus the configuration names: LISTEN/NOTIFY, or NATS JetStream routed by interest. */
+function createBus(config: Readonly<Config>, db: Database, logger: Logger, metrics: ReturnType<typeof createMetrics>): Bus {
+  if (config.bus === 'pg') {
+    return new PgBus({
+      url: config.databaseUrl!,
+      log: logger,
+      retryBaseMs: config.listenerRetryMs,
+      onReconnect: () => metrics.listenerReconnects.inc(),
+      onInvalid: () => metrics.busInvalidRecords.inc(),
+    });
+  }
+  const { nats } = config;
+  const bus = new NatsBus({
+    servers: nats.servers,
+    db,
+    log: logger,
+    name: config.instanceId,
+    subjectPrefix: nats.subjectPrefix,
+    stream: nats.stream,
+    streamReplicas: nats.streamReplicas,
+    credsFile: nats.credsFile,
+    user: nats.user,
+    pass: nats.pass,
+    token: nats.token,
+    tls:
+      nats.tlsCaFile || nats.tlsCertFile
+        ? { ...(nats.tlsCaFile ? { caFile: nats.tlsCaFile } : {}), ...(nats.tlsCertFile ? { certFile: nats.tlsCertFile, keyFile: nats.tlsKeyFile! } : {}) }
+        : null,
+    relayAfterMs: nats.relayAfterMs,
+    killAfterCommit: nats.testKillAfterCommit,
+    metrics: {
+      connected: (up) => metrics.busConnected.set(up ? 1 : 0),
+      publishSeconds: (seconds) => metrics.busPublishSeconds.observe(seconds),
+      duplicates: (n) => metrics.busDuplicatePublishes.inc(n),
+      publishFailures: (n) => metrics.busPublishFailures.inc(n),
+      relayed: (events, signals, maxAge) => {
+        if (events > 0) metrics.outboxRelayed.inc({ kind: 'event' }, events);
+        if (signals > 0) metrics.outboxRelayed.inc({ kind: 'signal' }, signals);
+        metrics.outboxRelayLagSeconds.observe(maxAge);
+      },
+      reconnects: () => metrics.busReconnects.inc(),
+    },
+  });
+  metrics.sizes.busSubscriptions = () => bus.subscriptions;
+  return bus;
+}
+
 export async function buildApp(config: Readonly<Config>, logger: Logger = createLogger(config)): Promise<ChatApp> {
   if (!config.databaseUrl) throw new Error('buildApp needs config.databaseUrl (server.ts starts the embedded database)');
   const metrics = createMetrics(config.instanceId);
-  const database = connect(config.databaseUrl, { max: config.dbPoolSize, applicationName: `chat-${config.instanceId}` });
-  const bus = new PgBus({
-    url: config.databaseUrl,
-    log: logger,
-    retryBaseMs: config.listenerRetryMs,
-    onReconnect: () => metrics.listenerReconnects.inc(),
-    onInvalid: () => metrics.busInvalidRecords.inc(),
+  const database = connect(config.databaseUrl, {
+    max: config.dbPoolSize,
+    applicationName: `chat-${config.instanceId}`,
+    // On the NATS bus, the send statement writes the outbox too (migration 0006's trigger).
+    settings: config.bus === 'nats' ? { 'chat.bus_outbox': 'on' } : {},
   });
+  const bus = createBus(config, database.db, logger, metrics);
   const chat = new Chat(database, bus, metrics, { maxBodyChars: config.maxBodyChars, editWindowSec: config.editWindowSec });
   const rooms = new Rooms(
     (id, after, limit) => chat.loadStream(id, after, limit),
@@ -97,6 +145,8 @@ export async function buildApp(config: Readonly<Config>, logger: Logger = create
     (n) => metrics.gapFills.inc(n),
     (frame) => observeFanoutLag(frame, metrics),
     (n) => metrics.phantomEvents.inc(n),
+    bus,
+    (n) => metrics.busDuplicateEvents.inc(n),
   );
   metrics.sizes.rooms = () => rooms.size;
   metrics.sizes.sendQueue = () => chat.sendBacklog;

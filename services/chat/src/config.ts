@@ -82,6 +82,32 @@ export interface Config {
   attachmentTypes: string[];
   /** Root folder of the local-disk attachment store; shared by all instances when there are several. */
   attachmentsDir: string;
+  /** The fan-out bus: PostgreSQL LISTEN/NOTIFY (default) or NATS JetStream, routed by interest. */
+  bus: 'pg' | 'nats';
+  nats: NatsConfig;
+}
+
+export interface NatsConfig {
+  /** Server URLs (nats:// or tls://); several for a cluster. */
+  servers: string[];
+  /** A NATS credentials file (JWT + NKey seed), as `nsc` writes it. */
+  credsFile: string | null;
+  user: string | null;
+  pass: string | null;
+  token: string | null;
+  /** TLS: CA to verify the server with, and a client certificate and key (mutual TLS). */
+  tlsCaFile: string | null;
+  tlsCertFile: string | null;
+  tlsKeyFile: string | null;
+  /** First subject token (one token): `<prefix>.ev.c.<conversationId>` etc. */
+  subjectPrefix: string;
+  /** The JetStream stream that stores `<prefix>.ev.>`; created when missing. */
+  stream: string;
+  streamReplicas: number;
+  /** Outbox rows older than this are published by the relay (the bound after a writer dies). */
+  relayAfterMs: number;
+  /** Test only (refused in production): SIGKILL the process right after a send commits, before publishing it. */
+  testKillAfterCommit: boolean;
 }
 
 export const DEFAULT_ATTACHMENT_TYPES = ['image/png', 'image/jpeg', 'image/gif', 'image/webp', 'application/pdf', 'text/plain'];
@@ -146,8 +172,11 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     attachmentTypes: attachmentTypes(env.ATTACHMENT_TYPES),
     // Empty: <dataDir>/attachments, resolved below once overrides (a test's dataDir) are applied.
     attachmentsDir: env.ATTACHMENTS_DIR ? path.resolve(env.ATTACHMENTS_DIR) : '',
+    bus: oneOf(env, 'BUS', ['pg', 'nats'] as const, 'pg'),
+    nats: natsConfig(env),
     ...overrides,
   };
+  if (config.nats.testKillAfterCommit && env.NODE_ENV === 'production') throw new ConfigError('CHAT_TEST_KILL_AFTER_COMMIT is a test hook; it is refused with NODE_ENV=production');
   if (config.httpHeadersTimeoutMs > config.httpRequestTimeoutMs) {
     throw new ConfigError(`HTTP_HEADERS_TIMEOUT_MS (${config.httpHeadersTimeoutMs}) must not exceed HTTP_REQUEST_TIMEOUT_MS (${config.httpRequestTimeoutMs})`);
   }
@@ -160,6 +189,46 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     config.usingDevSecret = true;
   }
   return Object.freeze(config);
+}
+
+const SUBJECT_TOKEN = /^[A-Za-z0-9_-]{1,64}$/;
+
+function natsConfig(env: Env): NatsConfig {
+  const user = env.NATS_USER || null;
+  const pass = env.NATS_PASSWORD || null;
+  const token = env.NATS_TOKEN || null;
+  const credsFile = env.NATS_CREDS ? path.resolve(env.NATS_CREDS) : null;
+  if ((user === null) !== (pass === null)) throw new ConfigError('NATS_USER and NATS_PASSWORD go together');
+  if ([user, token, credsFile].filter((v) => v !== null).length > 1) throw new ConfigError('Set one of NATS_CREDS, NATS_USER/NATS_PASSWORD or NATS_TOKEN');
+  const tlsCertFile = env.NATS_TLS_CERT ? path.resolve(env.NATS_TLS_CERT) : null;
+  const tlsKeyFile = env.NATS_TLS_KEY ? path.resolve(env.NATS_TLS_KEY) : null;
+  if ((tlsCertFile === null) !== (tlsKeyFile === null)) throw new ConfigError('NATS_TLS_CERT and NATS_TLS_KEY go together');
+  const subjectPrefix = env.NATS_SUBJECT_PREFIX || 'chat';
+  if (!SUBJECT_TOKEN.test(subjectPrefix)) throw new ConfigError(`NATS_SUBJECT_PREFIX must be one subject token (letters, digits, _ or -), got ${JSON.stringify(subjectPrefix)}`);
+  const stream = env.NATS_STREAM || 'CHAT_EVENTS';
+  if (!SUBJECT_TOKEN.test(stream)) throw new ConfigError(`NATS_STREAM must be letters, digits, _ or -, got ${JSON.stringify(stream)}`);
+  return {
+    servers: list(env.NATS_URL ?? 'nats://127.0.0.1:4222'),
+    credsFile,
+    user,
+    pass,
+    token,
+    tlsCaFile: env.NATS_TLS_CA ? path.resolve(env.NATS_TLS_CA) : null,
+    tlsCertFile,
+    tlsKeyFile,
+    subjectPrefix,
+    stream,
+    streamReplicas: int(env, 'NATS_STREAM_REPLICAS', 1, 1, 5),
+    relayAfterMs: int(env, 'OUTBOX_RELAY_AFTER_MS', 1000, 100, 60_000),
+    testKillAfterCommit: bool(env, 'CHAT_TEST_KILL_AFTER_COMMIT', false),
+  };
+}
+
+function oneOf<T extends string>(env: Env, name: string, values: readonly T[], fallback: T): T {
+  const raw = env[name];
+  if (raw === undefined || raw === '') return fallback;
+  if (!(values as readonly string[]).includes(raw)) throw new ConfigError(`${name} must be one of ${values.join(', ')}, got ${JSON.stringify(raw)}`);
+  return raw as T;
 }
 
 /** AUTH_SECRET / NEXTAUTH_SECRET as a comma-separated list, plus AUTH_SECRET_1..9 (rotation). */

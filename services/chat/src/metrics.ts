@@ -9,7 +9,7 @@ export function createMetrics(instanceId: string) {
   collectDefaultMetrics({ register: registry });
   const r = [registry];
   /** Read at scrape time; the app points these at its live structures. */
-  const sizes = { rooms: () => 0, sendQueue: () => 0 };
+  const sizes = { rooms: () => 0, sendQueue: () => 0, busSubscriptions: () => 0 };
   return {
     registry,
     sizes,
@@ -47,6 +47,27 @@ export function createMetrics(instanceId: string) {
         this.set(sizes.sendQueue());
       },
     }),
+    busConnected: new Gauge({ name: 'chat_bus_nats_connected', help: '1 while the NATS bus is connected and subscribed (BUS=nats)', registers: r }),
+    busSubscriptions: new Gauge({
+      name: 'chat_bus_subscriptions',
+      help: 'Routing keys (conversations and users) this instance subscribes to on the bus (BUS=nats)',
+      registers: r,
+      collect() {
+        this.set(sizes.busSubscriptions());
+      },
+    }),
+    busPublishSeconds: new Histogram({ name: 'chat_bus_publish_seconds', help: 'Commit → JetStream acknowledged every publish of it (writer and relay)', buckets: LATENCY_BUCKETS, registers: r }),
+    busPublishFailures: new Counter({ name: 'chat_bus_publish_failures_total', help: 'Publishes JetStream did not acknowledge (left to the outbox relay)', registers: r }),
+    busDuplicatePublishes: new Counter({ name: 'chat_bus_duplicate_publishes_total', help: 'Publishes JetStream had already stored (relay or retry after the writer): redeliveries', registers: r }),
+    busDuplicateEvents: new Counter({ name: 'chat_bus_duplicate_events_total', help: 'Events the bus delivered again, dropped by the rooms (seq already passed on)', registers: r }),
+    outboxRelayed: new Counter({ name: 'chat_bus_outbox_relayed_total', help: 'Outbox rows published by the relay (their writer had not)', labelNames: ['kind'], registers: r }),
+    outboxRelayLagSeconds: new Histogram({
+      name: 'chat_bus_outbox_relay_lag_seconds',
+      help: 'Age of the oldest row of each relay pass that published rows (commit → relayed)',
+      buckets: [0.5, 1, 1.5, 2, 3, 5, 10, 30, 60, 300],
+      registers: r,
+    }),
+    busReconnects: new Counter({ name: 'chat_bus_reconnects_total', help: 'NATS bus re-subscriptions after a disconnect', registers: r }),
     slowConsumers: new Counter({ name: 'chat_slow_consumer_disconnects_total', help: 'Sockets cut off for not reading', registers: r }),
   };
 }

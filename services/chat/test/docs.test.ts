@@ -16,7 +16,7 @@ describe('documentation', () => {
 
   it('the README documents every environment variable the service reads', () => {
     const config = read('services/chat/src/config.ts');
-    const names = new Set([...config.matchAll(/env(?:\.|\[')([A-Z][A-Z0-9_]+)/g), ...config.matchAll(/int\(env, '([A-Z0-9_]+)'/g), ...config.matchAll(/bool\(env, '([A-Z0-9_]+)'/g)].map((m) => m[1]!));
+    const names = new Set([...config.matchAll(/env(?:\.|\[')([A-Z][A-Z0-9_]+)/g), ...config.matchAll(/int\(env, '([A-Z0-9_]+)'/g), ...config.matchAll(/bool\(env, '([A-Z0-9_]+)'/g), ...config.matchAll(/oneOf\(env, '([A-Z0-9_]+)'/g)].map((m) => m[1]!));
     names.delete('NODE_ENV');
     expect(names.size).toBeGreaterThan(20);
     const readme = read('README.md');

@@ -13,6 +13,7 @@ import path from 'node:path';
 import postgres from 'postgres';
 import type { TestProject } from 'vitest/node';
 
+import { startNatsServer } from './nats.ts';
 import './provided-context.ts';
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
@@ -57,6 +58,17 @@ export default async function setup(project: TestProject): Promise<() => Promise
 
   project.provide('adminUrl', adminUrl);
   project.provide('templateDatabase', templateDatabase);
+
+  // TEST_BUS=nats: every instance the tests start fans out over NATS JetStream, through one
+  // nats-server started here for the run (each test database gets its own subjects and stream).
+  if (process.env.TEST_BUS === 'nats') {
+    const nats = await startNatsServer();
+    cleanups.unshift(() => nats.stop());
+    project.provide('natsUrl', nats.url);
+    console.log(`tests use the NATS bus (nats-server on ${nats.url})`);
+  } else if (process.env.TEST_BUS && process.env.TEST_BUS !== 'pg') {
+    throw new Error(`TEST_BUS must be pg or nats, got ${JSON.stringify(process.env.TEST_BUS)}`);
+  }
   return async () => {
     for (const cleanup of cleanups) await cleanup();
   };

@@ -55,6 +55,7 @@ export async function startInstance(databaseUrl: string, overrides: Partial<Conf
   const config = loadConfig(
     { AUTH_SECRET: SECRET, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn' },
     {
+      ...natsOverrides(databaseUrl),
       databaseUrl,
       host: '127.0.0.1',
       port: 0,
@@ -83,6 +84,23 @@ export async function startInstance(databaseUrl: string, overrides: Partial<Conf
       await chat.app.close();
     },
   };
+}
+
+/** The bus the instances of this run use (TEST_BUS). */
+export function testBus(): 'pg' | 'nats' {
+  return inject('natsUrl') ? 'nats' : 'pg';
+}
+
+/**
+ * With TEST_BUS=nats (the global setup's nats-server), the NATS bus, with subjects and a
+ * stream of this database's own: test files share the server, never each other's events.
+ */
+export function natsOverrides(databaseUrl: string): Partial<Config> {
+  const natsUrl = inject('natsUrl');
+  if (!natsUrl) return {};
+  const name = new URL(databaseUrl).pathname.slice(1).replace(/[^A-Za-z0-9_-]/g, '_');
+  const base = loadConfig({}).nats;
+  return { bus: 'nats', nats: { ...base, servers: [natsUrl], subjectPrefix: name, stream: name.toUpperCase() } };
 }
 
 /** Polls until check() returns a truthy value (no sleeps standing in for conditions). */

@@ -5,6 +5,8 @@ declare module 'vitest' {
     adminUrl: string;
     /** A migrated database that test files clone. */
     templateDatabase: string;
+    /** With TEST_BUS=nats: the run's nats-server; instances use the NATS bus. */
+    natsUrl?: string;
   }
 }
 

@@ -10,13 +10,13 @@ import * as conversations from '../db/conversations.ts';
 import { membersAddedSince } from '../db/events.ts';
 import { ping } from '../db/health.ts';
 import { createConversation } from '../db/membership-changes.ts';
-import { writeMessages, type NewMessage, type WrittenMessage } from '../db/message-writes.ts';
+import { messageCreatedFrame, writeMessages, type NewMessage, type WrittenMessage } from '../db/message-writes.ts';
 import { historyPage, loadStream } from '../db/messages.ts';
 import { upsertUsers, type UserUpsert } from '../db/users.ts';
 import { AppError } from '../errors.ts';
-import type { Bus } from '../fanout/bus.ts';
+import type { Bus, StreamEvent } from '../fanout/bus.ts';
 import type { Metrics } from '../metrics.ts';
-import { GroupCommit } from './group-commit.ts';
+import { GroupCommit, type Outcome } from './group-commit.ts';
 import { ROLE_RANK } from './policy.ts';
 
 export interface SendInput {
@@ -52,7 +52,7 @@ export class Chat {
   ) {
     this.db = handles.db;
     const { writer, db } = handles;
-    this.sends = new GroupCommit((items) => writeMessages(writer, items, bus.sqlNotify), { maxBatch: 512, maxInFlight: SENDS_IN_FLIGHT }, (n) =>
+    this.sends = new GroupCommit((items) => writeMessages(writer, items, bus.sqlNotify).then((outcomes) => this.committed(outcomes)), { maxBatch: 512, maxInFlight: SENDS_IN_FLIGHT }, (n) =>
       metrics.sendBatchSize.observe(n),
     );
     this.userWrites = new GroupCommit<UserUpsert, void>(
@@ -62,6 +62,19 @@ export class Chat {
       },
       { maxBatch: 1000 },
     );
+  }
+
+  /** A bus that cannot see the send statement's own publish gets the batch's new messages now, right after commit. */
+  private committed(outcomes: Outcome<WrittenMessage>[]): Outcome<WrittenMessage>[] {
+    if (!this.bus.committed) return outcomes;
+    const events: StreamEvent[] = [];
+    for (const outcome of outcomes) {
+      if (!outcome?.ok || outcome.value.duplicate) continue;
+      const { message } = outcome.value;
+      events.push({ conversationId: message.conversationId, seq: message.seq, frame: messageCreatedFrame(message), access: null });
+    }
+    this.bus.committed(events);
+    return outcomes;
   }
 
   /** Sends waiting for a batch. */

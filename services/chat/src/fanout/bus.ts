@@ -1,9 +1,11 @@
 /**
- * The fan-out bus: events committed by any instance reach every instance.
- * Postgres LISTEN/NOTIFY is the default implementation; a broker can replace it
- * behind this interface. Message sends are the exception: the `chat_send_messages_v2`
- * statement NOTIFYs from SQL in the PgBus payload format (see `NOTIFY_LIMITS`), so a
- * broker would need that statement to write to an outbox instead.
+ * The fan-out bus: events committed by any instance reach every instance that holds
+ * sockets for them. Postgres LISTEN/NOTIFY is the default implementation (pg-bus.ts);
+ * NATS JetStream (nats-bus.ts) routes by interest: an instance receives only the keys it
+ * `watch`es. Message sends are the exception to publishing through `publish`: the
+ * `chat_send_messages_v2` statement NOTIFYs from SQL in the PgBus payload format (see
+ * `NOTIFY_LIMITS`); on the NATS bus, a trigger writes their outbox rows instead and the
+ * caller hands the committed events to `committed`.
  */
 import type { Executor } from '@chat/db';
 
@@ -62,6 +64,24 @@ export interface Bus {
   readonly sqlNotify: SqlNotifyTarget;
   /** Publishes inside the writing transaction: delivered if and only if it commits, in commit order. */
   publish(tx: Executor, events: StreamEvent[], signals?: Signal[]): Promise<void>;
+  /**
+   * The send statement just committed these events (it published them from SQL, see
+   * `sqlNotify`). A bus that cannot see a SQL publish by itself (a broker fed from an
+   * outbox) publishes them now; absent on buses that need nothing (PgBus), so callers
+   * build no frames for it.
+   */
+  committed?(events: StreamEvent[]): void;
+  /**
+   * Interest: this instance now holds sockets for a routing key, `c:<conversationId>` (a
+   * room gained its first subscriber) or `u:<userId>` (a user's first socket). Resolves once
+   * the bus delivers that key's events and signals, so a caller can read the database after
+   * it and miss nothing in between; it never rejects (while the bus is down, the
+   * `onResubscribed` recovery covers the key). A bus that delivers everything (PgBus)
+   * resolves at once. Callers count: one `unwatch` per `watch` of a key that is no longer held.
+   */
+  watch(key: string): Promise<void>;
+  /** No socket here holds the key any more: the bus may stop delivering it. */
+  unwatch(key: string): void;
   /** Best-effort, outside any transaction. */
   signal(signals: Signal[]): Promise<void>;
   start(listener: BusListener): Promise<void>;

@@ -59,6 +59,13 @@ export class PgBus implements Bus {
     if (payloads.length > 0) await tx.execute(notifyStatement(payloads));
   }
 
+  /** Every instance LISTENs to everything: interest changes nothing here. */
+  watch(_key: string): Promise<void> {
+    return Promise.resolve();
+  }
+
+  unwatch(_key: string): void {}
+
   async signal(signals: Signal[]): Promise<void> {
     const sql = this.listenSql;
     if (!sql || !this.listening || signals.length === 0) return; // best-effort by design

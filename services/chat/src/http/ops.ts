@@ -12,7 +12,7 @@ const Health = Type.Object({ status: Type.Literal('ok') });
 const Readiness = Type.Object({
   status: Type.Union([Type.Literal('ready'), Type.Literal('unavailable')]),
   database: Type.Boolean({ description: '`select 1` answered within 1 s' }),
-  listener: Type.Boolean({ description: 'The fan-out LISTEN connection is subscribed' }),
+  listener: Type.Boolean({ description: 'The fan-out bus is subscribed: the LISTEN connection (BUS=pg), or the NATS connection with its subscriptions and the JetStream stream (BUS=nats)' }),
   draining: Type.Boolean({ description: 'The instance is shutting down' }),
 });
 /** Public (`security: []`): the platform probes them without credentials. */

@@ -83,6 +83,7 @@ export class Gateway {
       connection.closed = true;
       connection.clearExpiry();
       this.registry.remove(connection);
+      this.deps.rooms.releaseUser(connection.userId);
       const conversationIds = [...connection.lastSent.keys()];
       for (const conversationId of conversationIds) this.deps.rooms.leave(conversationId, connection);
       this.onGone(connection, conversationIds).catch((error: unknown) => connection.log.warn({ err: error }, 'cleanup after close failed'));
@@ -91,6 +92,7 @@ export class Gateway {
     });
 
     this.registry.add(connection, slot);
+    this.deps.rooms.holdUser(connection.userId);
     metrics.connections.inc();
     metrics.connectsTotal.inc();
     connection.scheduleExpiry(identity.expiresAt, this.options.clockToleranceSec);

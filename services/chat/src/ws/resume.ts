@@ -55,8 +55,9 @@ async function catchUp(
   const fresh = ids.filter((id) => !connection.lastSent.has(id));
   let replayed = 0;
   try {
-    // Join first, then read: nothing committed in between can be missed.
-    for (const id of fresh) rooms.join(id, connection);
+    // Join first (and wait until the bus delivers those rooms and the user's controls), then
+    // read: nothing committed in between can be missed.
+    await Promise.all([rooms.userWatched(connection.userId), ...fresh.map((id) => rooms.join(id, connection))]);
     const positions = ids.length > 0 ? await chat.streamPositions(connection.userId, ids) : new Map<string, { lastSeq: number; joinedSeq: number }>();
     for (const [id, { lastSeq, joinedSeq }] of positions) {
       rooms.initialize(id, lastSeq);

@@ -5,7 +5,7 @@
  * notification, a frame sent by reference, or everything after a listener reconnect).
  */
 import type { Logger } from 'pino';
-import type { AccessChange, StreamEvent } from '../fanout/bus.ts';
+import type { AccessChange, Bus, StreamEvent } from '../fanout/bus.ts';
 import type { LoadedEvent } from '../db/messages.ts';
 
 /** A frame as text, or already encoded once for all of its recipients. */
@@ -38,6 +38,8 @@ interface Pending {
 
 interface Room {
   id: string;
+  /** Resolves once the bus delivers this conversation (its interest is registered). */
+  watched: Promise<void>;
   /** Highest seq passed on; null until the first subscriber read the conversation's state. */
   seq: number | null;
   subscribers: Set<Subscriber>;
@@ -50,8 +52,15 @@ const FILL_RETRY_MS = 500;
 /** Pages one gap fill may read before it yields to the next notification (bounds every loop). */
 const FILL_MAX_PAGES = 20;
 
+/** The bus's interest API: only conversations and users with sockets here are delivered. */
+export type Interest = Pick<Bus, 'watch' | 'unwatch'>;
+
+const EVERYTHING: Interest = { watch: () => Promise.resolve(), unwatch: () => {} };
+
 export class Rooms {
   private readonly rooms = new Map<string, Room>();
+  /** Users with sockets here → how many, and when the bus delivers their controls. */
+  private readonly users = new Map<string, { count: number; watched: Promise<void> }>();
 
   constructor(
     private readonly load: EventLoader,
@@ -61,27 +70,60 @@ export class Rooms {
     private readonly onLive?: (frame: string) => void,
     /** Called with the number of pending events dropped because the database has no such seq. */
     private readonly onDropped?: (events: number) => void,
+    /** Where the first subscriber of a room, and the first socket of a user, registers interest. */
+    private readonly interest: Interest = EVERYTHING,
+    /** Called with the number of events delivered again (seq already passed on) and dropped here. */
+    private readonly onDuplicate?: (events: number) => void,
   ) {}
 
   get size(): number {
     return this.rooms.size;
   }
 
-  /** Join before reading the conversation's state from the database, so nothing falls between. */
-  join(conversationId: string, subscriber: Subscriber): void {
+  /**
+   * Join, and wait for what it resolves (the bus delivers the conversation) before reading
+   * the conversation's state from the database, so nothing falls between.
+   */
+  join(conversationId: string, subscriber: Subscriber): Promise<void> {
     let room = this.rooms.get(conversationId);
     if (!room) {
-      room = { id: conversationId, seq: null, subscribers: new Set(), pending: new Map(), filling: false };
+      const watched = this.interest.watch(`c:${conversationId}`);
+      room = { id: conversationId, watched, seq: null, subscribers: new Set(), pending: new Map(), filling: false };
       this.rooms.set(conversationId, room);
     }
     room.subscribers.add(subscriber);
+    return room.watched;
   }
 
   leave(conversationId: string, subscriber: Subscriber): void {
     const room = this.rooms.get(conversationId);
     if (!room) return;
     room.subscribers.delete(subscriber);
-    if (room.subscribers.size === 0) this.rooms.delete(conversationId);
+    if (room.subscribers.size === 0) {
+      this.rooms.delete(conversationId);
+      this.interest.unwatch(`c:${conversationId}`);
+    }
+  }
+
+  /** A socket of this user opened here: the bus delivers the user's controls (member.added). */
+  holdUser(userId: string): void {
+    const held = this.users.get(userId);
+    if (held) held.count++;
+    else this.users.set(userId, { count: 1, watched: this.interest.watch(`u:${userId}`) });
+  }
+
+  /** One of the user's sockets here closed. */
+  releaseUser(userId: string): void {
+    const held = this.users.get(userId);
+    if (!held) return;
+    if (--held.count > 0) return;
+    this.users.delete(userId);
+    this.interest.unwatch(`u:${userId}`);
+  }
+
+  /** Resolves once the user's controls are delivered here (read memberships after it). */
+  userWatched(userId: string): Promise<void> {
+    return this.users.get(userId)?.watched ?? Promise.resolve();
   }
 
   /** The conversation's last seq as read after joining; only the first reading counts. */
@@ -92,14 +134,26 @@ export class Rooms {
     this.advance(room);
   }
 
+  /**
+   * Server-side de-duplication: a seq already passed on (a bus that delivers twice, a relay
+   * after the writer) is dropped here, and one already pending keeps its first copy unless
+   * the new one carries the frame.
+   */
   onEvents(events: StreamEvent[]): void {
     const touched = new Set<Room>();
+    let duplicates = 0;
     for (const event of events) {
       const room = this.rooms.get(event.conversationId);
-      if (!room || !Number.isSafeInteger(event.seq) || (room.seq !== null && event.seq <= room.seq)) continue;
+      if (!room || !Number.isSafeInteger(event.seq)) continue;
+      const known = room.pending.get(event.seq);
+      if ((room.seq !== null && event.seq <= room.seq) || (known && (known.frame !== null || event.frame === null))) {
+        duplicates++;
+        continue;
+      }
       room.pending.set(event.seq, { frame: event.frame, access: event.access });
       touched.add(room);
     }
+    if (duplicates > 0) this.onDuplicate?.(duplicates);
     for (const room of touched) this.advance(room);
   }
 

@@ -1,0 +1,373 @@
+/**
+ * NATS JetStream bus, routed by interest. Subjects (prefix `chat` by default):
+ *   <prefix>.ev.c.<conversationId>   committed stream events and room signals (JetStream)
+ *   <prefix>.ev.u.<user key>         committed per-user controls (member.added)  (JetStream)
+ *   <prefix>.sig.c.<id> / .sig.u.<k>  best-effort signals: typing, presence       (core NATS)
+ * A user key is a hash of the user id (base64url), so no user id shapes a subject; the
+ * payload carries the full target and receivers act on that. An instance subscribes to
+ * `<prefix>.*.c.<id>` for each conversation its sockets hold and `<prefix>.*.u.<key>` for
+ * each user with a socket here (`watch`/`unwatch`), with core subscriptions: JetStream
+ * stores what is published on `ev.` (so each publish is acknowledged, and de-duplicated by
+ * its `Nats-Msg-Id`), and delivery to the instances is the subject's ordinary fan-out.
+ *
+ * Nothing committed is lost between commit and publish: every event and control is written
+ * to the outbox in its own transaction (db/bus-outbox.ts). Right after the commit, the
+ * writing instance publishes it (with its frame) and deletes the rows once JetStream
+ * acknowledged; any instance's relay (nats-outbox.ts) publishes rows older than a bound by
+ * reference (frame null: receivers read the row). Message ids are `<conversationId>:<seq>`
+ * for events and `s:<outbox id>` for controls, so the writer's and the relay's publishes of
+ * one event are one message in the stream. A subscriber may still see both copies (core
+ * delivery happens before de-duplication): rooms pass each seq once (ws/rooms.ts).
+ *
+ * Each NATS message is one record of the PgBus format (pg-bus.ts), validated by the same
+ * decoder. While the connection is down nothing is delivered; when it is back the listener
+ * is told (`onResubscribed`) and recovers from the database, as with LISTEN/NOTIFY.
+ */
+import { createHash } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { Database, Executor } from '@chat/db';
+import { jetstream, jetstreamManager, DiscardPolicy, RetentionPolicy, StorageType, type JetStreamClient } from '@nats-io/jetstream';
+import { connect, credsAuthenticator, nanos, type NatsConnection, type NodeConnectionOptions, type Subscription } from '@nats-io/transport-node';
+import type { Logger } from 'pino';
+import { deleteOutbox, writeOutboxEvents, writeOutboxSignals } from '../db/bus-outbox.ts';
+import type { Bus, BusListener, Signal, SqlNotifyTarget, StreamEvent } from './bus.ts';
+import { OutboxRelay } from './nats-outbox.ts';
+import { decode } from './pg-bus.ts';
+
+/** Frames larger than this travel by reference (receivers read the row). */
+const MAX_INLINE_FRAME_BYTES = 16 * 1024;
+/** JetStream keeps message ids this long for de-duplication; far above the relay's bound. */
+const DUPLICATE_WINDOW_MS = 2 * 60_000;
+/** The stream is a de-duplicating hand-off, not history (PostgreSQL is): keep a few minutes. */
+const STREAM_MAX_AGE_MS = 10 * 60_000;
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
+
+export interface NatsBusOptions {
+  /** nats:// or tls:// URLs. */
+  servers: string[];
+  /** The Drizzle handle: its transactions publish after commit, the outbox lives there. */
+  db: Database;
+  log: Logger;
+  name: string;
+  /** Subject prefix (one token) and JetStream stream name. */
+  subjectPrefix: string;
+  stream: string;
+  streamReplicas: number;
+  credsFile?: string | null;
+  user?: string | null;
+  pass?: string | null;
+  token?: string | null;
+  tls?: { caFile?: string; certFile?: string; keyFile?: string } | null;
+  /** Outbox rows older than this are relayed by whichever instance holds the relay lock. */
+  relayAfterMs: number;
+  reconnectWaitMs?: number;
+  metrics?: NatsBusMetrics;
+  /** Test only: the process SIGKILLs itself right after a send commits, before publishing it. */
+  killAfterCommit?: boolean;
+}
+
+export interface NatsBusMetrics {
+  connected(up: boolean): void;
+  publishSeconds(seconds: number): void;
+  /** Publishes JetStream reported as already stored (a relay or retry after the writer). */
+  duplicates(n: number): void;
+  publishFailures(n: number): void;
+  relayed(events: number, signals: number, maxAgeSeconds: number): void;
+  reconnects(): void;
+}
+
+interface Outgoing {
+  subject: string;
+  record: string;
+  msgID: string;
+}
+
+export class NatsBus implements Bus {
+  /** The send statement still NOTIFYs; by reference only (small), on a channel nobody listens to. */
+  readonly sqlNotify: SqlNotifyTarget = { channel: 'chat_events_v2_unrouted', maxPayloadBytes: 7500, maxInlineFrameBytes: 0 };
+  listening = false;
+  private nc: NatsConnection | null = null;
+  private js: JetStreamClient | null = null;
+  private listener: BusListener | null = null;
+  private readonly subs = new Map<string, Subscription>();
+  private readonly pendingByTx = new WeakMap<object, { events: StreamEvent[]; signals: Signal[]; signalIds: number[] }>();
+  private stopped = false;
+  private downSince: Date | null = null;
+  private relay: OutboxRelay | null = null;
+  private flushWaiters: (() => void)[] | null = null;
+
+  constructor(private readonly options: NatsBusOptions) {
+    this.hookTransactions(options.db);
+  }
+
+  get subscriptions(): number {
+    return this.subs.size;
+  }
+
+  async start(listener: BusListener): Promise<void> {
+    this.listener = listener;
+    const nc = await connect(this.connectionOptions());
+    this.nc = nc;
+    this.js = jetstream(nc);
+    await this.ensureStream();
+    this.listening = true;
+    this.options.metrics?.connected(true);
+    void this.watchStatus(nc);
+    this.relay = new OutboxRelay(this.options.db, this.options.relayAfterMs, this.options.log, (batch) => this.publishRelayed(batch), this.options.metrics);
+    this.relay.start();
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    this.relay?.stop();
+    this.listening = false;
+    this.options.metrics?.connected(false);
+    const nc = this.nc;
+    this.nc = null;
+    this.subs.clear();
+    if (nc && !nc.isClosed()) await nc.close().catch(() => {});
+  }
+
+  async publish(tx: Executor, events: StreamEvent[], signals: Signal[] = []): Promise<void> {
+    const [, signalIds] = await Promise.all([
+      writeOutboxEvents(tx, events),
+      writeOutboxSignals(tx, signals.map(signalRecord)),
+    ]);
+    const pending = this.pendingByTx.get(tx);
+    if (!pending) return; // a transaction this bus does not see commit: the relay publishes it
+    pending.events.push(...events);
+    pending.signals.push(...signals);
+    pending.signalIds.push(...signalIds);
+  }
+
+  committed(events: StreamEvent[]): void {
+    if (events.length === 0) return;
+    if (this.options.killAfterCommit) process.kill(process.pid, 'SIGKILL');
+    void this.publishCommitted(events, [], []);
+  }
+
+  async signal(signals: Signal[]): Promise<void> {
+    const nc = this.nc;
+    if (!nc || !this.listening) return; // best-effort by design
+    for (const signal of signals) nc.publish(this.subject('sig', signal.target), `[${signalRecord(signal)}]`);
+  }
+
+  watch(key: string): Promise<void> {
+    const nc = this.nc;
+    if (!nc || this.subs.has(key)) return Promise.resolve();
+    const subject = this.subject('*', key);
+    this.subs.set(key, nc.subscribe(subject, { callback: (error, msg) => (error ? this.options.log.warn({ err: error }, 'nats subscription error') : this.receive(msg.string())) }));
+    return this.flushed();
+  }
+
+  unwatch(key: string): void {
+    const sub = this.subs.get(key);
+    if (!sub) return;
+    this.subs.delete(key);
+    sub.unsubscribe();
+  }
+
+  /**
+   * Resolves once the server has the subscriptions made so far: one PING/PONG for all the
+   * watches of a tick. While disconnected it resolves at once (the resubscribe recovers).
+   */
+  private flushed(): Promise<void> {
+    if (this.flushWaiters) return new Promise((resolve) => this.flushWaiters!.push(resolve));
+    const waiters: (() => void)[] = [];
+    this.flushWaiters = waiters;
+    return new Promise((resolve) => {
+      waiters.push(resolve);
+      setImmediate(() => {
+        this.flushWaiters = null;
+        const nc = this.nc;
+        const done = () => waiters.forEach((w) => w());
+        if (!nc || !this.listening) return done();
+        nc.flush().then(done, done);
+      });
+    });
+  }
+
+  private connectionOptions(): NodeConnectionOptions {
+    const o = this.options;
+    const options: NodeConnectionOptions = {
+      servers: o.servers,
+      name: `chat-${o.name}`,
+      maxReconnectAttempts: -1,
+      reconnectTimeWait: o.reconnectWaitMs ?? 250,
+      reconnectJitter: 100,
+      pingInterval: 10_000,
+      maxPingOut: 3,
+    };
+    if (o.credsFile) options.authenticator = credsAuthenticator(readFileSync(o.credsFile));
+    if (o.user) Object.assign(options, { user: o.user, pass: o.pass ?? '' });
+    if (o.token) options.token = o.token;
+    if (o.tls) options.tls = { ...o.tls };
+    return options;
+  }
+
+  /** Creates the stream when it is missing; an operator's existing stream is left as configured. */
+  private async ensureStream(): Promise<void> {
+    const jsm = await jetstreamManager(this.nc!);
+    const { stream, subjectPrefix, streamReplicas } = this.options;
+    try {
+      await jsm.streams.info(stream);
+      return;
+    } catch (error) {
+      if (!String((error as Error).message).toLowerCase().includes('not found')) throw error;
+    }
+    await jsm.streams.add({
+      name: stream,
+      subjects: [`${subjectPrefix}.ev.>`],
+      storage: StorageType.File,
+      retention: RetentionPolicy.Limits,
+      discard: DiscardPolicy.Old,
+      num_replicas: streamReplicas,
+      max_age: nanos(STREAM_MAX_AGE_MS),
+      duplicate_window: nanos(DUPLICATE_WINDOW_MS),
+    });
+  }
+
+  private async watchStatus(nc: NatsConnection): Promise<void> {
+    const { log, metrics } = this.options;
+    for await (const status of nc.status()) {
+      if (this.stopped || this.nc !== nc) return;
+      if (status.type === 'disconnect') {
+        this.listening = false;
+        this.downSince ??= new Date();
+        metrics?.connected(false);
+        log.warn('nats bus disconnected');
+      } else if (status.type === 'reconnect') {
+        // The client re-sent every subscription; once the server answers a flush they are live.
+        try {
+          await nc.flush();
+          await this.ensureStream();
+        } catch (error) {
+          log.warn({ err: error }, 'nats bus: re-subscribing failed; waiting for the next reconnect');
+          continue;
+        }
+        const downSince = this.downSince ?? new Date();
+        this.downSince = null;
+        this.listening = true;
+        metrics?.connected(true);
+        metrics?.reconnects();
+        log.info('nats bus re-subscribed; replaying from the database');
+        this.listener?.onResubscribed(downSince);
+      }
+    }
+  }
+
+  /**
+   * Wraps the handle's `transaction` once, so what `publish(tx, …)` recorded is published
+   * right after that transaction commits (and dropped if it rolls back). Transactions on
+   * other handles still reach subscribers, through the outbox relay.
+   */
+  private hookTransactions(db: Database): void {
+    const original = db.transaction.bind(db);
+    const wrapped: Database['transaction'] = async (run, config) => {
+      let pending: { events: StreamEvent[]; signals: Signal[]; signalIds: number[] } | null = null;
+      const result = await original(async (tx) => {
+        pending = { events: [], signals: [], signalIds: [] };
+        this.pendingByTx.set(tx, pending);
+        return run(tx);
+      }, config);
+      const p = pending as { events: StreamEvent[]; signals: Signal[]; signalIds: number[] } | null;
+      if (p && (p.events.length > 0 || p.signals.length > 0)) void this.publishCommitted(p.events, p.signals, p.signalIds);
+      return result;
+    };
+    db.transaction = wrapped;
+  }
+
+  /** The writer's publish, right after commit: frames inline; rows deleted once acknowledged. */
+  private async publishCommitted(events: StreamEvent[], signals: Signal[], signalIds: number[]): Promise<void> {
+    const outgoing: Outgoing[] = [
+      ...events.map((e) => ({ subject: this.subject('ev', `c:${e.conversationId}`), record: eventRecord(e), msgID: `${e.conversationId}:${e.seq}` })),
+      ...signals.map((s, i) => ({ subject: this.subject('ev', s.target), record: signalRecord(s), msgID: `s:${signalIds[i]}` })),
+    ];
+    if (!(await this.send(outgoing))) return; // the relay publishes them after the bound
+    try {
+      await deleteOutbox(this.options.db, events, signalIds);
+    } catch (error) {
+      this.options.log.warn({ err: error }, 'nats bus: deleting published outbox rows failed (the relay will publish them again)');
+    }
+  }
+
+  /** The relay's publish: events by reference, controls as stored. Throws when not all were acknowledged. */
+  private async publishRelayed(batch: { events: { conversationId: string; seq: number }[]; signals: { id: number; record: string }[] }): Promise<void> {
+    const outgoing: Outgoing[] = [
+      ...batch.events.map((e) => ({
+        subject: this.subject('ev', `c:${e.conversationId}`),
+        record: JSON.stringify(['e', e.conversationId, e.seq, null, null]),
+        msgID: `${e.conversationId}:${e.seq}`,
+      })),
+      ...batch.signals.flatMap((s) => {
+        const target = signalTarget(s.record);
+        return target === null ? [] : [{ subject: this.subject('ev', target), record: s.record, msgID: `s:${s.id}` }];
+      }),
+    ];
+    if (!(await this.send(outgoing))) throw new Error('nats bus: relay publish not acknowledged');
+  }
+
+  /** Publishes in order (pipelined) and waits for every acknowledgement; false if any failed. */
+  private async send(outgoing: Outgoing[]): Promise<boolean> {
+    const js = this.js;
+    const { metrics, log } = this.options;
+    if (!js || outgoing.length === 0) return outgoing.length === 0;
+    const started = performance.now();
+    const results = await Promise.allSettled(outgoing.map((o) => js.publish(o.subject, `[${o.record}]`, { msgID: o.msgID, timeout: 5000 })));
+    metrics?.publishSeconds((performance.now() - started) / 1000);
+    let failed = 0;
+    let duplicates = 0;
+    for (const result of results) {
+      if (result.status === 'rejected') failed++;
+      else if (result.value.duplicate) duplicates++;
+    }
+    if (duplicates > 0) metrics?.duplicates(duplicates);
+    if (failed > 0) {
+      metrics?.publishFailures(failed);
+      const reason = results.find((r) => r.status === 'rejected') as PromiseRejectedResult;
+      log.warn({ err: reason.reason, failed }, 'nats bus: publish not acknowledged; the outbox relay retries');
+      return false;
+    }
+    return true;
+  }
+
+  private receive(payload: string): void {
+    const listener = this.listener;
+    if (!listener) return;
+    const invalid = decode(payload, listener);
+    if (invalid > 0) this.options.log.error({ invalid }, 'dropped undecodable fan-out records');
+  }
+
+  /** `c:<uuid>` → `<prefix>.<kind>.c.<uuid>`; `u:<user id>` → `<prefix>.<kind>.u.<hash>`. */
+  private subject(kind: 'ev' | 'sig' | '*', key: string): string {
+    const id = key.slice(2);
+    const token = key.startsWith('c:') && UUID.test(id) ? `c.${id.toLowerCase()}` : `${key.startsWith('c:') ? 'c' : 'u'}.${hashToken(id)}`;
+    return `${this.options.subjectPrefix}.${kind}.${token}`;
+  }
+}
+
+function hashToken(id: string): string {
+  return createHash('sha256').update(id).digest('base64url').slice(0, 22);
+}
+
+function eventRecord(event: StreamEvent): string {
+  const access = event.access === null ? null : event.access.kind === 'removed' ? ['removed', event.access.userId] : ['closed'];
+  if (event.frame !== null && Buffer.byteLength(event.frame) <= MAX_INLINE_FRAME_BYTES) {
+    return JSON.stringify(['e', event.conversationId, event.seq, event.frame, access]);
+  }
+  return JSON.stringify(['e', event.conversationId, event.seq, null, access]);
+}
+
+function signalRecord(signal: Signal): string {
+  return JSON.stringify(['s', signal.target, signal.exclude, signal.frame]);
+}
+
+/** The target of a stored signal record, or null if it is not one. */
+function signalTarget(record: string): string | null {
+  try {
+    const value = JSON.parse(record) as unknown;
+    return Array.isArray(value) && value[0] === 's' && typeof value[1] === 'string' ? value[1] : null;
+  } catch {
+    return null;
+  }
+}
