@@ -13,7 +13,7 @@ install:
 dev: install
 	cd scripts && exec node --import tsx src/dev.ts
 
-# Chromium, nginx and promtool, which the tests drive for real (installed with apt-get as root).
+# Chromium, nginx, promtool and nats-server, which the tests drive for real (installed with apt-get as root).
 system-deps:
 	bash .ci/system-deps
 
