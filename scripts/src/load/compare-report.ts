@@ -33,7 +33,7 @@ export interface CompareData {
   };
   machine: { cores: number; cpu: string; memoryGiB: number; node: string };
   postgres: { version: string | null; source: string | null } | null;
-  rounds: { round: number; loadAverageBefore: number[]; loadAverageAfter: number[]; boxBusyBeforePct: number }[];
+  rounds: { round: number; loadAverageBefore: number[]; loadAverageAfter: number[]; boxBusyBeforePct: number; waitedForCalmSec: number }[];
   ladders: LadderRun[];
   connects: ConnectRun[];
   failures: string[];
@@ -127,9 +127,14 @@ export function renderCompare(data: CompareData): string {
   out.push(`|---|${systems.map(() => '---').join('|')}|`);
   for (const row of rows) out.push(`| ${row.join(' | ')} |`);
 
-  out.push('', 'Every step (medians over the rounds that ran it; CPU in % of one core, the box\'s out of 200 %; ms/1k = CPU milliseconds per 1,000 sends):', '');
-  out.push('| system | sends/s target | passed | sent/s | recv p50 ms | recv p99 ms | box % | instances % | PostgreSQL % | generator % | generator lag p99 ms | box ms/1k | SUT ms/1k |');
-  out.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
+  out.push(
+    '',
+    "Every step (medians over the rounds that ran it; CPU in % of one core, the box's out of 200 %; rest = box minus instances, PostgreSQL and generator: " +
+      "others' processes and uncharged kernel work; ms/1k = CPU milliseconds per 1,000 sends, SUT = instances + PostgreSQL):",
+    '',
+  );
+  out.push('| system | sends/s target | passed | sent/s | recv p50 ms | recv p99 ms | box % | instances % | PostgreSQL % | generator % | rest % | generator lag p99 ms | box ms/1k | SUT ms/1k |');
+  out.push('|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|');
   for (const system of systems) {
     for (const rate of data.settings.rates) {
       const steps = ladders(system)
@@ -139,12 +144,12 @@ export function renderCompare(data: CompareData): string {
       const m = (f: (s: StepResult) => number | null) => formatNumber(median(steps.map(f)), '–');
       const rs = (f: (s: StepResult) => number | null) => stepValues(system, rate, f);
       out.push(
-        `| ${SYSTEM_TITLES[system]} | ${rate.toLocaleString('en-US')} | ${steps.filter((s) => s.pass).length}/${steps.length} | ${m((s) => s.sendsPerSec)} | ${cell(rs((s) => s.recvMs.p50))} | ${cell(rs((s) => s.recvMs.p99))} | ${m((s) => s.cpu.boxPct)} | ${m((s) => s.cpu.instancesPct)} | ${m((s) => s.cpu.postgresPct)} | ${m((s) => s.cpu.generatorPct)} | ${m((s) => s.generatorLagMs.p99)} | ${m((s) => s.boxCpuMsPer1000)} | ${m((s) => s.sutCpuMsPer1000)} |`,
+        `| ${SYSTEM_TITLES[system]} | ${rate.toLocaleString('en-US')} | ${steps.filter((s) => s.pass).length}/${steps.length} | ${m((s) => s.sendsPerSec)} | ${cell(rs((s) => s.recvMs.p50))} | ${cell(rs((s) => s.recvMs.p99))} | ${m((s) => s.cpu.boxPct)} | ${m((s) => s.cpu.instancesPct)} | ${m((s) => s.cpu.postgresPct)} | ${m((s) => s.cpu.generatorPct)} | ${m((s) => s.restPct)} | ${m((s) => s.generatorLagMs.p99)} | ${m((s) => s.boxCpuMsPer1000)} | ${m((s) => s.sutCpuMsPer1000)} |`,
       );
     }
   }
-  out.push('', '| round | load average before (1/5/15 min) | box busy before (3 s) | load average after |', '|---|---|---:|---|');
-  for (const r of data.rounds) out.push(`| ${r.round} | ${r.loadAverageBefore.join(' / ')} | ${r.boxBusyBeforePct} % | ${r.loadAverageAfter.join(' / ')} |`);
+  out.push('', '| round | load average before (1/5/15 min) | CPU others used before (3 s, of 200 %) | waited for that | load average after |', '|---|---|---:|---:|---|');
+  for (const r of data.rounds) out.push(`| ${r.round} | ${r.loadAverageBefore.join(' / ')} | ${r.boxBusyBeforePct} % | ${r.waitedForCalmSec} s | ${r.loadAverageAfter.join(' / ')} |`);
   const carried = data.ladders.flatMap((l) => l.steps.filter((s) => s.backlogAtStart > 0).map((s) => `${l.system} r${l.round} @${s.rate}`));
   if (carried.length) out.push('', `Backlog not drained within the wait before: ${carried.join(', ')} (those steps started behind).`);
   return out.join('\n');

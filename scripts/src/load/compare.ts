@@ -16,11 +16,13 @@
  *   pnpm bench:compare [--rounds 3] [--only ours,socketio,socketio-persist] [--rates 500,1000,…]
  *                      [--report-rates 1000,2000] [--step-sec 10] [--warmup-sec 2] [--clients 1000]
  *                      [--room-size 10] [--big 10000 | --no-connects] [--database-url URL | --pg-bin DIR]
- *                      [--no-build] [--from-source] [--quiet]
+ *                      [--calm 60 --calm-wait 300] [--no-build] [--from-source] [--quiet]
  * PostgreSQL: a throwaway embedded one (18) per run by default; --pg-bin DIR a throwaway server
  * from installed binaries (Debian's 15: /usr/lib/postgresql/15/bin); --database-url URL (or
  * BENCH_DATABASE_URL) an existing server, a fresh database on it per run. Writes
- * bench-results/compare-<time>.json and prints markdown tables (stdout).
+ * bench-results/compare-<time>.json and prints markdown tables (stdout). The box is shared:
+ * before each round it waits (at most --calm-wait s) until the CPU others use is under --calm %
+ * of the box (200 % = 2 cores), and it records the load average before and after each round.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdir, writeFile } from 'node:fs/promises';
@@ -54,6 +56,8 @@ const { values } = parseArgs({
     'no-connects': { type: 'boolean', default: false },
     'database-url': { type: 'string' },
     'pg-bin': { type: 'string' },
+    calm: { type: 'string', default: '60' },
+    'calm-wait': { type: 'string', default: '300' },
     'no-build': { type: 'boolean', default: false },
     'from-source': { type: 'boolean', default: false },
     quiet: { type: 'boolean', default: false },
@@ -111,6 +115,23 @@ async function boxBusyPercent(ms: number): Promise<number> {
   return total > 0 ? round((100 * os.cpus().length * (b.busy - a.busy)) / total, 1) : NaN;
 }
 
+/**
+ * On a shared box, waits (up to --calm-wait s) until others use less than --calm % of it
+ * (200 % = 2 cores) over a 3-s sample before a round starts; returns the last sample and how
+ * long it waited. A round that starts on a busy box anyway says so in the table.
+ */
+async function waitForCalm(): Promise<{ busyPct: number; waitedSec: number }> {
+  const limit = Number(values.calm);
+  const deadline = performance.now() + Number(values['calm-wait']) * 1000;
+  const waitStarted = performance.now();
+  for (;;) {
+    const busyPct = await boxBusyPercent(3000);
+    if (busyPct < limit || performance.now() > deadline) return { busyPct, waitedSec: round((performance.now() - waitStarted) / 1000, 0) };
+    say(`   the box is busy (${busyPct} % of ${os.cpus().length * 100} % used by others): waiting for < ${limit} %`);
+    await sleep(2000);
+  }
+}
+
 async function withCluster<T>(system: SystemName, run: (cluster: Cluster) => Promise<T>): Promise<T> {
   const cluster = await startCluster({
     system,
@@ -156,9 +177,9 @@ const data: CompareData = {
 };
 
 for (let roundNo = 1; roundNo <= rounds; roundNo++) {
-  const othersBusy = await boxBusyPercent(3000);
+  const { busyPct: othersBusy, waitedSec } = await waitForCalm();
   const loadBefore = os.loadavg().map((l) => round(l, 2));
-  say(`\n== round ${roundNo}/${rounds} · load average ${loadBefore.join(' ')} · box busy ${othersBusy} % before (200 % = 2 cores) ==`);
+  say(`\n== round ${roundNo}/${rounds} · load average ${loadBefore.join(' ')} · box busy ${othersBusy} % before (200 % = 2 cores; waited ${waitedSec} s) ==`);
   for (const system of systems) {
     say(`-- ${system}: ladder`);
     try {
@@ -228,7 +249,7 @@ for (let roundNo = 1; roundNo <= rounds; roundNo++) {
     }
   }
   const loadAfter = os.loadavg().map((l) => round(l, 2));
-  data.rounds.push({ round: roundNo, loadAverageBefore: loadBefore, loadAverageAfter: loadAfter, boxBusyBeforePct: othersBusy });
+  data.rounds.push({ round: roundNo, loadAverageBefore: loadBefore, loadAverageAfter: loadAfter, boxBusyBeforePct: othersBusy, waitedForCalmSec: waitedSec });
   say(`== round ${roundNo} done · load average ${loadAfter.join(' ')} ==`);
 }
 

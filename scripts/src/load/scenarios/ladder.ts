@@ -54,6 +54,12 @@ export interface StepResult {
   boxCpuMsPer1000: number;
   sutCpuMsPer1000: number | null;
   instancesCpuMsPer1000: number;
+  /**
+   * Box CPU not charged to the instances, PostgreSQL or the generator (% of a core): other
+   * people's processes on a shared box, plus kernel work not charged to a process (softirq:
+   * loopback networking). Large values mean the step shared the box.
+   */
+  restPct: number | null;
   postgresCpuMsPer1000: number | null;
   generatorLagMs: { p50: number; p99: number; max: number };
   loadAverage1m: number;
@@ -134,6 +140,7 @@ export async function ladder(options: RunOptions, driver: Driver, ladderOptions:
         boxCpuMsPer1000: round(cpuMsPer1000Sends(cpu.boxPct, r.sendsPerSec), 0),
         sutCpuMsPer1000: sut === null ? null : round(cpuMsPer1000Sends(sut, r.sendsPerSec), 0),
         instancesCpuMsPer1000: round(cpuMsPer1000Sends(cpu.instancesPct, r.sendsPerSec), 0),
+        restPct: sut === null ? null : round(cpu.boxPct - sut - cpu.generatorPct, 1),
         postgresCpuMsPer1000: cpu.postgresPct === null ? null : round(cpuMsPer1000Sends(cpu.postgresPct, r.sendsPerSec), 0),
         generatorLagMs: lagOf(lag),
         loadAverage1m: round(os.loadavg()[0] ?? 0, 2),
@@ -143,7 +150,7 @@ export async function ladder(options: RunOptions, driver: Driver, ladderOptions:
       log(
         false,
         `   ${rate}/s: sent ${r.sendsPerSec}/s (${round(100 * sentShare, 1)} %), recv p50 ${recv.p50} p99 ${recv.p99} ms, ` +
-          `box ${step.cpu.boxPct} %, instances ${step.cpu.instancesPct} %, pg ${step.cpu.postgresPct ?? '?'} %, generator ${step.cpu.generatorPct} % → ${pass ? 'pass' : 'FAIL'}` +
+          `box ${step.cpu.boxPct} %, instances ${step.cpu.instancesPct} %, pg ${step.cpu.postgresPct ?? '?'} %, generator ${step.cpu.generatorPct} %, rest ${step.restPct ?? '?'} % → ${pass ? 'pass' : 'FAIL'}` +
           (backlogAtStart ? ` (backlog ${backlogAtStart} at start)` : ''),
       );
       if (!pass && rate >= o.mustReach) break;
