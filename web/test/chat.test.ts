@@ -6,7 +6,7 @@
 import type { Browser } from 'playwright-core';
 import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { bubbles, composer, launchBrowser, messageWith, newSession, openPanel, panel, screenshot, sendMessage, signIn, type UserSession } from './support/browser.ts';
+import { bubbles, composer, launchBrowser, messageWith, newSession, openConversation, openPanel, panel, screenshot, sendMessage, signIn, type UserSession } from './support/browser.ts';
 
 const webUrl = inject('webUrl');
 const controlUrl = inject('controlUrl');
@@ -125,7 +125,7 @@ describe.sequential('chat panel', () => {
     const { page } = alice;
     await page.reload();
     const p = await openPanel(page);
-    await p.getByRole('button', { name: /^Carol Seller/ }).click();
+    await openConversation(p, 'Carol Seller');
     await bubbles(p, FIRST).waitFor();
     await bubbles(p, REPLY).waitFor();
     expect(await p.getByTestId('message').count()).toBe(2);
@@ -181,7 +181,8 @@ describe.sequential('chat panel', () => {
 
     // alice reacts; carol sees the count.
     await got.hover();
-    await got.getByRole('button', { name: 'React with ❤️' }).click();
+    await got.getByRole('button', { name: 'React', exact: true }).click();
+    await got.getByRole('menuitemcheckbox', { name: 'React with ❤️' }).click();
     await messageWith(carol.page, CAPTION).getByRole('button', { name: /^❤️ 1 reaction/ }).waitFor(poll);
 
     // alice edits a typo, then deletes the message.
@@ -191,7 +192,8 @@ describe.sequential('chat panel', () => {
     const mine = messageWith(alice.page, TYPO);
     await mine.locator('[data-tick="read"]').waitFor(poll);
     await mine.hover();
-    await mine.getByRole('button', { name: 'Edit message' }).click();
+    await mine.getByRole('button', { name: 'More actions' }).click();
+    await mine.getByRole('menuitem', { name: 'Edit' }).click();
     const editBox = ap.getByRole('textbox', { name: 'Edit message' });
     await editBox.fill(FIXED);
     await editBox.press('Enter');
@@ -201,9 +203,10 @@ describe.sequential('chat panel', () => {
 
     const fixed = messageWith(alice.page, FIXED);
     await fixed.hover();
-    await fixed.getByRole('button', { name: 'Delete message' }).click();
-    await fixed.getByRole('button', { name: 'Delete', exact: true }).click();
-    await cp.getByText('message deleted').waitFor(poll);
+    await fixed.getByRole('button', { name: 'More actions' }).click();
+    await fixed.getByRole('menuitem', { name: 'Delete…' }).click();
+    await fixed.getByRole('menuitem', { name: 'Delete for everyone' }).click();
+    await cp.getByText('Message deleted').waitFor(poll);
     expect(await bubbles(cp, FIXED).count()).toBe(0);
   });
 
@@ -227,7 +230,7 @@ describe.sequential('chat panel', () => {
     const OFFLINE = 'Written on the train';
     await context.setOffline(true);
     try {
-      await expect.poll(text, poll).toBe('Offline — 0 messages queued');
+      await expect.poll(text, poll).toBe('Offline');
       await sendMessage(panel(page), OFFLINE);
       await expect.poll(text, poll).toBe('Offline — 1 message queued');
       await messageWith(page, OFFLINE).locator('[data-tick="pending"]').waitFor();
@@ -296,7 +299,7 @@ describe.sequential('chat panel', () => {
     });
     await page.reload();
     const p = await openPanel(page);
-    await p.getByRole('button', { name: /^Carol Seller/ }).click();
+    await openConversation(p, 'Carol Seller');
     await expect.poll(() => p.getByTestId('connection-status').getAttribute('data-status'), poll).toBe('connected');
     await sendMessage(p, LOST_ACK);
     await bubbles(panel(carol.page), LOST_ACK).waitFor(poll);
@@ -330,7 +333,7 @@ describe.sequential('chat panel', () => {
     });
     await page.reload();
     const p = await openPanel(page);
-    await p.getByRole('button', { name: /^Carol Seller/ }).click();
+    await openConversation(p, 'Carol Seller');
     await expect.poll(() => p.getByTestId('connection-status').getAttribute('data-status'), poll).toBe('connected');
     await sendMessage(p, FAILS_ONCE);
     const item = messageWith(page, FAILS_ONCE);
@@ -397,7 +400,7 @@ describe.sequential('chat panel', () => {
 
   it('is keyboard operable: open, send with Enter, close with Escape', async () => {
     const { page } = carol;
-    if (await panel(page).isVisible()) await page.getByRole('button', { name: 'Close chat' }).click();
+    if (await panel(page).isVisible()) await panel(page).getByTestId('panel-close').click();
     await page.getByTestId('chat-launcher').focus();
     await page.keyboard.press('Enter');
     await panel(page).waitFor();

@@ -108,6 +108,7 @@ describe('connection banner', () => {
     expect(describeConnection(base, 0)).toBeNull();
     expect(describeConnection({ ...base, status: 'reconnecting', nextAttemptAt: 2500, queued: 2 }, 0)!.text).toBe('Reconnecting in 3 s — 2 messages queued');
     expect(describeConnection({ ...base, status: 'offline', queued: 1 }, 0)!.text).toBe('Offline — 1 message queued');
+    expect(describeConnection({ ...base, status: 'offline', queued: 0 }, 0)!.text).toBe('Offline');
     expect(describeConnection({ ...base, transport: 'polling' }, 0)!.text).toBe('Live updates unavailable — polling');
   });
 });

@@ -267,6 +267,11 @@ export function tickFor(message: Pick<Message, 'seq' | 'senderId'>, members: Mem
   return 'sent';
 }
 
+/** The other members who have read a message (per-member read receipts), in member order. */
+export function seenBy(message: Pick<Message, 'seq' | 'senderId'>, members: Member[]): Member[] {
+  return members.filter((m) => m.userId !== message.senderId && m.lastReadSeq >= message.seq);
+}
+
 // ---- names -----------------------------------------------------------------
 
 export function memberName(conversation: Pick<Conversation, 'members'> | undefined, userId: string): string {
@@ -287,8 +292,15 @@ export function otherMember(conversation: Conversation, me: string): Member | un
   return conversation.kind === 'direct' ? conversation.members.find((m) => m.userId !== me) : undefined;
 }
 
+/** The one wording of a deleted message, everywhere. */
+export const DELETED_TEXT = 'Message deleted';
+
+export function firstName(name: string): string {
+  return name.split(/\s+/)[0] || name;
+}
+
 export function previewText(message: Message | null): string {
   if (!message) return 'No messages yet';
-  if (message.deletedAt || message.body === null) return 'Message deleted';
+  if (message.deletedAt || message.body === null) return DELETED_TEXT;
   return message.body.length > 80 ? `${message.body.slice(0, 79)}…` : message.body;
 }

@@ -1,52 +1,84 @@
 'use client';
 import Link from 'next/link';
 import { usePathname } from 'next/navigation';
-import { useEffect, useRef } from 'react';
+import { useEffect, useRef, type KeyboardEvent } from 'react';
 import { useChat, useConversations } from './chat-provider';
 import { ChatIcon, CloseIcon } from './icons';
 import { Messenger } from './messenger';
 
+/** True on the full-page messages views, which replace the floating panel. */
+export function isMessagesPath(pathname: string | null): boolean {
+  return pathname === '/messages' || (pathname?.startsWith('/messages/') ?? false);
+}
+
+/**
+ * Keeps `--chat-viewport-height` and `--chat-viewport-top` on the panel equal to the visual
+ * viewport, so a full-screen sheet shrinks above an on-screen keyboard even where the browser
+ * does not resize the layout viewport for it (iOS Safari; Chromium honours the viewport's
+ * `interactive-widget=resizes-content` and the values simply match `100dvh`).
+ */
+function useVisualViewport(panel: React.RefObject<HTMLDivElement | null>, active: boolean) {
+  useEffect(() => {
+    const viewport = typeof window !== 'undefined' ? window.visualViewport : null;
+    const el = panel.current;
+    if (!active || !viewport || !el) return;
+    const update = () => {
+      el.style.setProperty('--chat-viewport-height', `${Math.round(viewport.height)}px`);
+      el.style.setProperty('--chat-viewport-top', `${Math.round(viewport.offsetTop)}px`);
+    };
+    update();
+    viewport.addEventListener('resize', update);
+    viewport.addEventListener('scroll', update);
+    return () => {
+      viewport.removeEventListener('resize', update);
+      viewport.removeEventListener('scroll', update);
+    };
+  }, [panel, active]);
+}
+
 /** The floating launcher and panel on every page (except the full-page messages view). */
 export function ChatDock() {
-  const { me, open, setOpen } = useChat();
+  const { me, ready, open, openRestored, setOpen } = useChat();
   const pathname = usePathname();
   const { data } = useConversations();
   const launcher = useRef<HTMLButtonElement>(null);
   const panel = useRef<HTMLDivElement>(null);
   const wasOpen = useRef(open);
   const unread = data?.totalUnread ?? 0;
-  const hidden = pathname === '/messages';
+  const hidden = isMessagesPath(pathname);
+  useVisualViewport(panel, open && !hidden);
 
-  // Escape closes the panel (inner controls that use Escape themselves prevent this).
+  // Focus moves into the panel when the user opens it and back to the launcher when it closes.
   useEffect(() => {
-    if (!open) return;
-    function onKey(event: KeyboardEvent) {
-      if (event.key !== 'Escape' || event.defaultPrevented) return;
-      setOpen(false);
-    }
-    document.addEventListener('keydown', onKey);
-    return () => document.removeEventListener('keydown', onKey);
-  }, [open, setOpen]);
-
-  // Focus moves into the panel when it opens and back to the launcher when it closes.
-  useEffect(() => {
-    if (open && !wasOpen.current) {
+    if (open && !wasOpen.current && !openRestored) {
       // The composer when a conversation is open, else the search box.
       const root = panel.current;
       const target = root?.querySelector<HTMLElement>('textarea') ?? root?.querySelector<HTMLElement>('input[type="search"]') ?? root?.querySelector<HTMLElement>('a[href], button');
       target?.focus();
     } else if (!open && wasOpen.current) {
-      launcher.current?.focus();
+      const active = document.activeElement;
+      // Only when focus was in the panel (now gone) or nowhere: never steal it from the page.
+      if (!active || active === document.body || !document.contains(active) || active === launcher.current) launcher.current?.focus();
     }
     wasOpen.current = open;
-  }, [open]);
+  }, [open, openRestored]);
+
+  // Escape closes the panel from anywhere inside it, once inner controls (menus, edits,
+  // a reply, a search) have had their turn: those handle it and prevent the default.
+  function onKeyDown(event: KeyboardEvent<HTMLElement>) {
+    if (event.key !== 'Escape' || event.defaultPrevented || !open) return;
+    event.preventDefault();
+    launcher.current?.focus();
+    setOpen(false);
+  }
 
   if (hidden) return null;
   const label = unread > 0 ? `Open chat, ${unread} unread ${unread === 1 ? 'message' : 'messages'}` : 'Open chat';
   return (
-    <div className="dock">
+    <div className={`dock${open ? ' dock-open' : ''}`}>
       {open && (
-        <div ref={panel} className="panel" role="dialog" aria-modal="false" aria-labelledby="chat-panel-title" id="chat-panel" data-testid="chat-panel">
+        // tabIndex -1: a click on a bare part of the panel keeps focus inside it, so Escape still reaches it.
+        <div ref={panel} className="panel" role="dialog" aria-modal="false" aria-labelledby="chat-panel-title" id="chat-panel" data-testid="chat-panel" tabIndex={-1} onKeyDown={onKeyDown}>
           <div className="panel-header">
             <h2 id="chat-panel-title">Messages</h2>
             <div className="panel-header-actions">
@@ -55,7 +87,7 @@ export function ChatDock() {
                   Full view
                 </Link>
               )}
-              <button type="button" className="icon-button" onClick={() => setOpen(false)} aria-label="Close chat">
+              <button type="button" className="icon-button panel-close" onClick={() => setOpen(false)} aria-label="Close chat" data-testid="panel-close">
                 <CloseIcon />
               </button>
             </div>
@@ -77,14 +109,14 @@ export function ChatDock() {
         type="button"
         className="launcher"
         onClick={() => setOpen(!open)}
+        onKeyDown={onKeyDown}
         aria-expanded={open}
         aria-controls="chat-panel"
-        aria-label={open ? 'Hide chat' : label}
+        aria-label={open ? 'Close chat' : label}
         data-testid="chat-launcher"
+        data-ready={ready}
       >
-        <span className="launcher-icon">
-          <ChatIcon size={28} />
-        </span>
+        <span className="launcher-icon">{open ? <CloseIcon size={26} /> : <ChatIcon size={28} />}</span>
         {unread > 0 && (
           <span className="badge launcher-badge" data-testid="launcher-badge" aria-hidden="true">
             {unread > 99 ? '99+' : unread}

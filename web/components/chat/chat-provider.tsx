@@ -30,7 +30,11 @@ export interface ChatContextValue {
   /** Changes whenever the outbox may have changed (re-read client.outbox()). */
   outboxVersion: number;
   bumpOutbox(): void;
+  /** The saved panel state has been applied (after hydration): the launcher reflects it. */
+  ready: boolean;
   open: boolean;
+  /** True when the panel is open because a reload restored it (focus stays where the page put it). */
+  openRestored: boolean;
   setOpen(open: boolean): void;
   activeId: string | null;
   setActiveId(id: string | null): void;
@@ -44,6 +48,11 @@ export interface ChatContextValue {
   applyMessage(message: Message): void;
   markRead(conversationId: string, upTo: number): void;
   announcement: string;
+  /**
+   * True while presence is current: the socket is connected (presence signals flow). While it
+   * is down, or events come by polling, the last known online flags may be stale.
+   */
+  presenceKnown: boolean;
 }
 
 const ChatContext = createContext<ChatContextValue | null>(null);
@@ -74,8 +83,9 @@ export function ChatProvider({ me: meProp, children }: { me: SessionUser | null;
   const [client, setClient] = useState<ChatClient | null>(null);
   const [state, setState] = useState<ConnectionState | null>(null);
   const [outboxVersion, setOutboxVersion] = useState(0);
-  const [open, setOpen] = useState(false);
-  const [activeId, setActiveId] = useState<string | null>(null);
+  const [open, setOpenState] = useState(false);
+  const [openRestored, setOpenRestored] = useState(false);
+  const [activeId, setActiveIdState] = useState<string | null>(null);
   const [announcement, setAnnouncement] = useState('');
   const typing = useMemo(() => new TypingStore(), []);
   const getToken = useMemo(() => createTokenSource(), []);
@@ -84,6 +94,44 @@ export function ChatProvider({ me: meProp, children }: { me: SessionUser | null;
   const clientRef = useRef<ChatClient | null>(null);
 
   const bumpOutbox = useCallback(() => setOutboxVersion((v) => v + 1), []);
+
+  // The panel's open state and conversation survive a reload (per tab, like scroll position).
+  const restored = useRef(false);
+  const [ready, setReady] = useState(false);
+  useEffect(() => {
+    setReady(true);
+    if (!meId || restored.current) return;
+    restored.current = true;
+    const saved = readPanelState(meId);
+    if (saved) {
+      setOpenState(saved.open);
+      setOpenRestored(saved.open);
+      setActiveIdState(saved.activeId);
+    }
+  }, [meId]);
+  const persist = useCallback(
+    (next: Partial<PanelState>) => {
+      if (!meId) return;
+      const current = readPanelState(meId) ?? { open: false, activeId: null };
+      writePanelState(meId, { ...current, ...next });
+    },
+    [meId],
+  );
+  const setOpen = useCallback(
+    (next: boolean) => {
+      setOpenState(next);
+      setOpenRestored(false);
+      persist({ open: next });
+    },
+    [persist],
+  );
+  const setActiveId = useCallback(
+    (next: string | null) => {
+      setActiveIdState(next);
+      persist({ activeId: next });
+    },
+    [persist],
+  );
 
   const isViewing = useCallback(
     (conversationId: string) => (viewing.current.get(conversationId) ?? 0) > 0 && typeof document !== 'undefined' && document.visibilityState === 'visible',
@@ -240,7 +288,7 @@ export function ChatProvider({ me: meProp, children }: { me: SessionUser | null;
       setActiveId(conversation.id);
       setOpen(true);
     },
-    [mutate, cache],
+    [mutate, cache, setActiveId, setOpen],
   );
 
   const value = useMemo<ChatContextValue>(
@@ -250,7 +298,9 @@ export function ChatProvider({ me: meProp, children }: { me: SessionUser | null;
       state,
       outboxVersion,
       bumpOutbox,
+      ready,
       open,
+      openRestored,
       setOpen,
       activeId,
       setActiveId,
@@ -262,13 +312,15 @@ export function ChatProvider({ me: meProp, children }: { me: SessionUser | null;
         handlers.current.event({ type: 'message.created', conversationId: message.conversationId, seq: message.seq, message }),
       markRead,
       announcement,
+      presenceKnown: state?.status === 'connected' && state.transport === 'websocket',
     }),
-    [me, client, state, outboxVersion, bumpOutbox, open, activeId, openDirect, typing, getToken, registerViewing, markRead, announcement],
+    [me, client, state, outboxVersion, bumpOutbox, ready, open, openRestored, setOpen, activeId, setActiveId, openDirect, typing, getToken, registerViewing, markRead, announcement],
   );
 
   return (
     <ChatContext.Provider value={value}>
       {client && me && <CatchUpReceipts me={me.id} schedule={scheduleReceipt} />}
+      {client && me && <UnreadTitle />}
       {children}
       {/* New messages are announced politely, wherever focus is. */}
       <div className="sr-only" aria-live="polite" aria-atomic="true" data-testid="chat-announcer">
@@ -296,5 +348,58 @@ function CatchUpReceipts({ me, schedule }: { me: string; schedule: (conversation
       schedule(c.id, last.seq, false);
     }
   }, [data, me, schedule]);
+  return null;
+}
+
+interface PanelState {
+  open: boolean;
+  activeId: string | null;
+}
+
+/** Per tab and per user: another account signing in on this tab starts closed. */
+function panelStateKey(userId: string): string {
+  return `chat:panel:${userId}`;
+}
+
+function readPanelState(userId: string): PanelState | null {
+  try {
+    const raw = JSON.parse(sessionStorage.getItem(panelStateKey(userId)) ?? 'null') as unknown;
+    if (!raw || typeof raw !== 'object') return null;
+    const { open, activeId } = raw as Record<string, unknown>;
+    return { open: open === true, activeId: typeof activeId === 'string' && activeId.length <= 64 ? activeId : null };
+  } catch {
+    return null; // storage disabled or junk: start closed
+  }
+}
+
+function writePanelState(userId: string, state: PanelState): void {
+  try {
+    sessionStorage.setItem(panelStateKey(userId), JSON.stringify(state));
+  } catch {
+    // storage full or disabled: the state just does not survive a reload
+  }
+}
+
+const TITLE_PREFIX = /^\(\d+\+?\) /;
+
+/** "(3) Page title" while messages are unread; the page's own title otherwise. */
+function UnreadTitle() {
+  const { data } = useConversations();
+  const unread = data?.totalUnread ?? 0;
+  useEffect(() => {
+    const apply = () => {
+      const base = document.title.replace(TITLE_PREFIX, '');
+      const next = unread > 0 ? `(${unread > 99 ? '99+' : unread}) ${base}` : base;
+      if (document.title !== next) document.title = next;
+    };
+    apply();
+    // Client-side navigation sets a new title: prefix it again.
+    const observer = new MutationObserver(apply);
+    observer.observe(document.head, { subtree: true, childList: true, characterData: true });
+    return () => {
+      observer.disconnect();
+      document.title = document.title.replace(TITLE_PREFIX, '');
+    };
+  }, [unread]);
   return null;
 }

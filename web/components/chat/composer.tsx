@@ -1,6 +1,6 @@
 'use client';
 import type { AttachmentRef } from '@chat/protocol';
-import { forwardRef, useEffect, useImperativeHandle, useRef, useState, type ChangeEvent, type KeyboardEvent } from 'react';
+import { forwardRef, useEffect, useImperativeHandle, useLayoutEffect, useRef, useState, type ChangeEvent, type KeyboardEvent } from 'react';
 import { useChat } from './chat-provider';
 import { CloseIcon, PaperclipIcon } from './icons';
 
@@ -9,6 +9,16 @@ const TYPING_REFRESH_MS = 3000;
 /** Send `typing.stop` after this long without a keystroke. */
 const TYPING_IDLE_MS = 4000;
 const MAX_ATTACHMENTS = 10;
+/** The message box grows with its text up to this many pixels, then scrolls. */
+const MAX_INPUT_PX = 160;
+
+/** Height to fit the text (the box grows and shrinks with it); a scrollbar only past the maximum. */
+function fitHeight(el: HTMLTextAreaElement): void {
+  el.style.height = 'auto';
+  const full = el.scrollHeight + (el.offsetHeight - el.clientHeight);
+  el.style.height = `${Math.min(full, MAX_INPUT_PX)}px`;
+  el.style.overflowY = full > MAX_INPUT_PX ? 'auto' : 'hidden';
+}
 
 export interface ReplyTarget {
   id: string;
@@ -43,6 +53,10 @@ export const Composer = forwardRef<ComposerHandle, {
   const idleTimer = useRef<ReturnType<typeof setTimeout> | null>(null);
 
   useImperativeHandle(ref, () => ({ focus: () => textRef.current?.focus() }), []);
+
+  useLayoutEffect(() => {
+    if (textRef.current) fitHeight(textRef.current);
+  }, [text]);
 
   function stopTyping() {
     if (idleTimer.current) clearTimeout(idleTimer.current);
@@ -185,6 +199,7 @@ export const Composer = forwardRef<ComposerHandle, {
           className="composer-input"
           value={text}
           rows={1}
+          data-testid="composer-input"
           placeholder="Write a message…"
           onChange={onChange}
           onKeyDown={onKeyDown}

@@ -20,7 +20,7 @@ export function describeConnection(state: ConnectionState, now: number): { text:
       return { text: seconds > 0 ? `Reconnecting in ${seconds} s${queued}` : `Reconnecting…${queued}`, tone: 'warn' };
     }
     case 'offline':
-      return { text: `Offline — ${plural(state.queued, 'message')} queued`, tone: 'bad' };
+      return { text: `Offline${queued}`, tone: 'bad' };
     case 'closed':
       return { text: state.lastError ? `Disconnected: ${state.lastError.message}` : 'Disconnected', tone: 'bad' };
     case 'connected':

@@ -1,7 +1,7 @@
 'use client';
 import type { Conversation } from '@chat/protocol';
 import { Avatar } from './avatar';
-import { conversationTitle, otherMember, previewText } from './cache';
+import { conversationTitle, firstName, memberName, otherMember, previewText } from './cache';
 import { useChat } from './chat-provider';
 
 function relative(iso: string): string {
@@ -14,7 +14,7 @@ function relative(iso: string): string {
 }
 
 export function ConversationList({ conversations, activeId, onOpen }: { conversations: Conversation[]; activeId: string | null; onOpen(id: string): void }) {
-  const { me } = useChat();
+  const { me, presenceKnown } = useChat();
   const meId = me!.id;
   if (conversations.length === 0) {
     return <p className="muted empty">No conversations yet. Open a product and message its seller.</p>;
@@ -27,27 +27,34 @@ export function ConversationList({ conversations, activeId, onOpen }: { conversa
         const last = c.lastMessage;
         const lastFromMe = last?.senderId === meId;
         const unread = c.muted ? 0 : c.unreadCount;
-        const label = `${title}${other ? (other.online ? ', online' : ', offline') : ''}${unread ? `, ${unread} unread` : ''}`;
+        // Presence is only claimed while it is current (the socket is up).
+        const online = other && presenceKnown ? other.online : undefined;
+        // Said right after the title (the button's name is its visible text plus these).
+        const extra = `${online === undefined ? '' : online ? ', online' : ', offline'}${unread ? `, ${unread} unread` : ''}`;
+        // Who wrote the last message: "You:" for mine; in groups the sender's first name too.
+        const from = !last ? null : lastFromMe ? 'You' : c.kind === 'group' ? firstName(memberName(c, last.senderId)) : null;
         return (
           <li key={c.id}>
             <button
               type="button"
               className={`conversation-item${c.id === activeId ? ' conversation-item-active' : ''}${unread ? ' conversation-item-unread' : ''}`}
               onClick={() => onOpen(c.id)}
-              aria-label={label}
               aria-current={c.id === activeId ? 'true' : undefined}
               data-testid="conversation-item"
               data-conversation-id={c.id}
             >
-              <Avatar userId={other?.userId ?? c.id} image={other?.image} size={40} online={other ? other.online : undefined} />
+              <Avatar userId={other?.userId ?? c.id} image={other?.image} size={40} online={online} />
               <span className="conversation-item-main">
                 <span className="conversation-item-top">
-                  <span className="conversation-item-title">{title}</span>
+                  <span className="conversation-item-title">
+                    {title}
+                    {extra && <span className="sr-only">{extra}</span>}
+                  </span>
                   <span className="muted conversation-item-time">{relative(last?.createdAt ?? c.lastActivityAt)}</span>
                 </span>
                 <span className="conversation-item-bottom">
                   <span className="conversation-item-preview">
-                    {lastFromMe && last && <span className="muted">You: </span>}
+                    {from && <span className="muted">{from}: </span>}
                     {previewText(last)}
                   </span>
                   {unread > 0 && (

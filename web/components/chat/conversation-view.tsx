@@ -5,7 +5,7 @@ import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState, use
 import useSWRInfinite from 'swr/infinite';
 import { Avatar } from './avatar';
 import { BackIcon } from './icons';
-import { conversationTitle, flattenPages, historyGetKey, HISTORY_PAGE_SIZE, memberName, otherMember, tickFor, type HistoryKey } from './cache';
+import { conversationTitle, DELETED_TEXT, flattenPages, historyGetKey, HISTORY_PAGE_SIZE, memberName, otherMember, seenBy, tickFor, type HistoryKey } from './cache';
 import { useChat } from './chat-provider';
 import { Composer, type ComposerHandle, type ReplyTarget } from './composer';
 import { MessageItem, type DisplayMessage, type MessageActions } from './message-item';
@@ -28,13 +28,22 @@ function typingText(names: string[]): string {
   return `${names.length} people are typing…`;
 }
 
+/** Messages of one sender closer than this form a run: only its last shows the time. */
+const RUN_GAP_MS = 5 * 60_000;
+
+function endsRun(m: DisplayMessage, next: DisplayMessage | undefined): boolean {
+  if (!next || next.senderId !== m.senderId || next.tick === 'failed' || m.tick === 'failed' || m.tick === 'pending') return true;
+  return Date.parse(next.createdAt) - Date.parse(m.createdAt) > RUN_GAP_MS;
+}
+
 function preview(body: string | null): string {
-  if (body === null) return 'message deleted';
+  if (body === null) return DELETED_TEXT;
   return body.length > 100 ? `${body.slice(0, 99)}…` : body;
 }
 
-export function ConversationView({ conversation, onBack, autoFocus }: { conversation: Conversation; onBack?: () => void; autoFocus?: boolean }) {
-  const { client, me, outboxVersion, bumpOutbox, registerViewing, markRead } = useChat();
+export function ConversationView({ conversation, onBack, backOnNarrowOnly, autoFocus }: { conversation: Conversation; onBack?: () => void; backOnNarrowOnly?: boolean; autoFocus?: boolean }) {
+  const { client, me, outboxVersion, bumpOutbox, registerViewing, markRead, presenceKnown } = useChat();
+  const [showMembers, setShowMembers] = useState(false);
   const meId = me!.id;
   const id = conversation.id;
   const [replyTo, setReplyTo] = useState<ReplyTarget | null>(null);
@@ -90,6 +99,7 @@ export function ConversationView({ conversation, onBack, autoFocus }: { conversa
         reactions: m.reactions ?? [],
         mine,
         tick: mine ? tickFor(m, conversation.members) : null,
+        seen: mine && conversation.kind === 'group' ? { names: seenBy(m, conversation.members).map((x) => x.name || x.userId), of: conversation.members.length - 1 } : null,
         error: null,
       };
     };
@@ -117,6 +127,7 @@ export function ConversationView({ conversation, onBack, autoFocus }: { conversa
         reactions: [],
         mine: true,
         tick: item.status === 'failed' ? 'failed' : 'pending',
+        seen: null,
         error: item.status === 'failed' ? (item.error?.message ?? 'Not sent.') : null,
       });
     }
@@ -238,24 +249,67 @@ export function ConversationView({ conversation, onBack, autoFocus }: { conversa
   const other = otherMember(conversation, meId);
   const title = conversationTitle(conversation, meId);
   const typingNames = typists.map((u) => memberName(conversation, u));
-  const onlineCount = conversation.members.filter((m) => m.online && m.userId !== meId).length;
+  // Counted like the member list: everyone online, me included (I am, while connected).
+  const onlineCount = conversation.members.filter((m) => m.online || m.userId === meId).length;
+  const otherOnline = other && presenceKnown ? other.online : undefined;
+  const subtitle = other
+    ? otherOnline === undefined ? 'Connecting…' : otherOnline ? 'Online' : 'Offline'
+    : `${conversation.members.length} members${presenceKnown ? ` · ${onlineCount} online` : ''}`;
 
   return (
     <section className="conversation" aria-label={`Conversation with ${title}`} data-testid="conversation" data-conversation-id={id}>
       <header className="conversation-header">
         {onBack && (
-          <button type="button" className="icon-button" onClick={onBack} aria-label="Back to conversations">
+          <button type="button" className={`icon-button${backOnNarrowOnly ? ' back-narrow-only' : ''}`} onClick={onBack} aria-label="Back to conversations">
             <BackIcon />
           </button>
         )}
-        <Avatar userId={other?.userId ?? id} image={other?.image} size={32} online={other ? other.online : undefined} />
+        <Avatar userId={other?.userId ?? id} image={other?.image} size={32} online={otherOnline} />
         <div className="conversation-heading">
           <h2 className="conversation-title">{title}</h2>
-          <p className="muted conversation-subtitle">
-            {other ? (other.online ? 'Online' : 'Offline') : `${conversation.members.length} members${onlineCount ? ` · ${onlineCount} online` : ''}`}
-          </p>
+          {other ? (
+            <p className="muted conversation-subtitle" data-testid="conversation-subtitle">
+              {subtitle}
+            </p>
+          ) : (
+            <button
+              type="button"
+              className="link-button muted conversation-subtitle"
+              aria-expanded={showMembers}
+              aria-controls={`members-${id}`}
+              onClick={() => setShowMembers((v) => !v)}
+              onKeyDown={(event) => {
+                if (event.key === 'Escape' && showMembers) {
+                  event.preventDefault();
+                  setShowMembers(false);
+                }
+              }}
+              data-testid="conversation-subtitle"
+            >
+              {subtitle}
+            </button>
+          )}
         </div>
       </header>
+      {showMembers && !other && (
+        <ul
+          className="member-list"
+          id={`members-${id}`}
+          aria-label="Members"
+          data-testid="member-list"
+        >
+          {conversation.members.map((m) => {
+            const online = presenceKnown ? m.online || m.userId === meId : undefined;
+            return (
+              <li key={m.userId}>
+                <Avatar userId={m.userId} image={m.image} size={24} online={online} />
+                <span>{m.userId === meId ? `${m.name || m.userId} (you)` : m.name || m.userId}</span>
+                <span className="muted">{online === undefined ? 'unknown' : online ? 'online' : 'offline'}</span>
+              </li>
+            );
+          })}
+        </ul>
+      )}
       <div className="history" ref={scroller} onScroll={onScroll} data-testid="history">
         <div ref={topSentinel} className="history-top">
           {hasMore ? (
@@ -277,7 +331,7 @@ export function ConversationView({ conversation, onBack, autoFocus }: { conversa
         )}
         <ol className="messages" aria-label="Messages">
           {display.map((m, i) => (
-            <MessageItem key={m.key} message={m} me={meId} showSender={i === 0 || display[i - 1]!.senderId !== m.senderId} actions={actions} />
+            <MessageItem key={m.key} message={m} me={meId} showSender={i === 0 || display[i - 1]!.senderId !== m.senderId} showMeta={endsRun(m, display[i + 1])} actions={actions} />
           ))}
         </ol>
       </div>

@@ -44,8 +44,8 @@ export const BackIcon = () => (
     <path d="m12 19-7-7 7-7" />
   </Icon>
 );
-export const CloseIcon = () => (
-  <Icon size={16}>
+export const CloseIcon = ({ size = 16 }: { size?: number }) => (
+  <Icon size={size}>
     <path d="M18 6 6 18" />
     <path d="m6 6 12 12" />
   </Icon>
@@ -54,5 +54,41 @@ export const ClockIcon = () => (
   <Icon size={12}>
     <circle cx="12" cy="12" r="9" />
     <path d="M12 7v5l3 2" />
+  </Icon>
+);
+export const MoreIcon = () => (
+  <Icon size={16}>
+    <circle cx="5" cy="12" r="1.2" />
+    <circle cx="12" cy="12" r="1.2" />
+    <circle cx="19" cy="12" r="1.2" />
+  </Icon>
+);
+export const SmileIcon = () => (
+  <Icon size={16}>
+    <circle cx="12" cy="12" r="9" />
+    <path d="M8.5 14a4 4 0 0 0 7 0" />
+    <path d="M9 9.5h.01M15 9.5h.01" />
+  </Icon>
+);
+export const MicIcon = () => (
+  <Icon>
+    <rect x="9" y="3" width="6" height="11" rx="3" />
+    <path d="M5 11a7 7 0 0 0 14 0" />
+    <path d="M12 18v3" />
+  </Icon>
+);
+export const StopIcon = () => (
+  <Icon>
+    <rect x="6" y="6" width="12" height="12" rx="2" />
+  </Icon>
+);
+export const PlayIcon = () => (
+  <Icon size={16}>
+    <path d="M7 4.5v15l12-7.5Z" />
+  </Icon>
+);
+export const PauseIcon = () => (
+  <Icon size={16}>
+    <path d="M8 5v14M16 5v14" />
   </Icon>
 );

@@ -87,12 +87,16 @@ export function SearchBox({ onOpen }: { onOpen(conversationId: string): void }) 
             {results.map((hit) => {
               const conversation = list?.conversations.find((c) => c.id === hit.conversationId);
               const where = conversation && me ? conversationTitle(conversation, me.id) : 'Conversation';
+              const sender = hit.senderId === me?.id ? 'You' : memberName(conversation, hit.senderId);
+              // A direct chat is named for the other person: say who wrote it once ("Carol" or "You to Carol").
+              const context =
+                conversation?.kind === 'direct' ? (hit.senderId === me?.id ? `You to ${where}` : sender) : `${where} · ${sender}`;
               const segments = hit.snippet ?? [{ text: hit.body ?? '', match: false }];
               return (
                 <li key={hit.id}>
                   <button type="button" className="search-hit" onClick={() => onOpen(hit.conversationId)}>
                     <span className="search-hit-where">
-                      {where} · {hit.senderId === me?.id ? 'You' : memberName(conversation, hit.senderId)}
+                      {context}
                     </span>
                     <span className="search-hit-text">
                       {segments.map((s, i) => (s.match ? <mark key={i}>{s.text}</mark> : <span key={i}>{s.text}</span>))}

@@ -1,9 +1,11 @@
 /** Chromium from Debian (never a downloaded browser), driven by playwright-core. */
 import { chromium, type Browser, type BrowserContext, type Locator, type Page } from 'playwright-core';
+import { mkdir } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-export const ARTIFACTS = fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
+/** Screenshots: test-artifacts/ (git-ignored), or SCREENSHOT_DIR (e.g. a folder under /tmp). */
+export const ARTIFACTS = process.env.SCREENSHOT_DIR ?? fileURLToPath(new URL('../../test-artifacts/', import.meta.url));
 
 const ARGS = [
   '--headless',
@@ -30,8 +32,12 @@ export interface UserSession {
   errors: string[];
 }
 
-export async function newSession(browser: Browser, name: string): Promise<UserSession> {
-  const context = await browser.newContext({ viewport: { width: 1280, height: 820 } });
+/** A phone: 390×844 (iPhone 12–15), touch, a mobile user agent's viewport meta handling. */
+export const PHONE = { viewport: { width: 390, height: 844 }, isMobile: true, hasTouch: true, deviceScaleFactor: 2 } as const;
+export const DESKTOP = { viewport: { width: 1280, height: 820 } } as const;
+
+export async function newSession(browser: Browser, name: string, options: { viewport: { width: number; height: number }; isMobile?: boolean; hasTouch?: boolean; deviceScaleFactor?: number } = DESKTOP): Promise<UserSession> {
+  const context = await browser.newContext(options);
   context.setDefaultTimeout(15_000);
   const page = await context.newPage();
   const session: UserSession = { name, context, page, dialogs: [], errors: [] };
@@ -59,9 +65,24 @@ export function panel(page: Page): Locator {
 
 export async function openPanel(page: Page): Promise<Locator> {
   const p = panel(page);
-  if (!(await p.isVisible())) await page.getByTestId('chat-launcher').click();
+  // After hydration, when a reload has restored the panel's saved state (open or closed).
+  const launcher = page.locator('[data-testid="chat-launcher"][data-ready="true"]');
+  await launcher.waitFor({ state: 'attached' }); // hidden under the open sheet on a phone
+  if ((await launcher.getAttribute('aria-expanded')) !== 'true') await launcher.click();
   await p.waitFor();
   return p;
+}
+
+/** Shows a conversation in the panel, from wherever the panel is (a reload restores the last one). */
+export async function openConversation(p: Locator, name: string): Promise<void> {
+  const heading = p.getByRole('heading', { name, exact: true });
+  const back = p.getByRole('button', { name: 'Back to conversations' });
+  const item = p.getByRole('button', { name: new RegExp(`^${escapeRegExp(name)}`) });
+  await heading.or(back).or(item).first().waitFor();
+  if (await heading.isVisible()) return;
+  if (await back.isVisible()) await back.click();
+  await item.click();
+  await heading.waitFor();
 }
 
 /** The composer of the open conversation. */
@@ -86,6 +107,7 @@ export function messageWith(page: Page, text: string): Locator {
 }
 
 export async function screenshot(page: Page, file: string): Promise<void> {
+  await mkdir(ARTIFACTS, { recursive: true });
   await page.screenshot({ path: path.join(ARTIFACTS, file) });
 }
 

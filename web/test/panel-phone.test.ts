@@ -1,0 +1,422 @@
+/**
+ * The panel shoppers expect (issue 14), in Chromium against the real service and PostgreSQL:
+ * bob on a 390×844 phone, carol (the seller) on a desktop. Phone layout without sideways
+ * scrolling, the full-screen sheet, bubbles inside their column, the growing message box,
+ * URLs that survive a reload, keyboard use (one tab stop per message, arrows, Escape),
+ * presence while disconnected, group receipts, the unread title, and an axe-core audit of
+ * every page and panel state at both sizes. The steps build on each other, in order.
+ */
+import type { Browser, Locator, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { axeAudit, type AxeViolation } from './support/axe.ts';
+import { bubbles, composer, DESKTOP, launchBrowser, messageWith, newSession, openConversation, openPanel, panel, PHONE, screenshot, sendMessage, signIn, type UserSession } from './support/browser.ts';
+
+const webUrl = inject('webUrl');
+const poll = { timeout: 20_000, interval: 100 };
+
+let browser: Browser;
+let bob: UserSession;
+let carol: UserSession;
+let directId = '';
+
+const FIRST = 'Hello! Does the mug come in blue?';
+const LONG = 'It does: the blue glaze is a deep cobalt that runs slightly at the rim, so every mug comes out a little different from the photo on the listing page.';
+const SHORT_REPLY = 'Lovely, thanks!';
+
+/** Everything wider than the viewport scrolls sideways: the page must not be. */
+async function overflow(page: Page): Promise<{ scrollWidth: number; innerWidth: number }> {
+  return page.evaluate(() => ({ scrollWidth: document.scrollingElement!.scrollWidth, innerWidth: window.innerWidth }));
+}
+
+async function box(locator: Locator) {
+  const b = await locator.boundingBox();
+  if (!b) throw new Error('no bounding box (not visible)');
+  return b;
+}
+
+function inside(inner: { x: number; y: number; width: number; height: number }, outer: { x: number; y: number; width: number; height: number }, slack = 0.5): boolean {
+  return inner.x >= outer.x - slack && inner.y >= outer.y - slack && inner.x + inner.width <= outer.x + outer.width + slack && inner.y + inner.height <= outer.y + outer.height + slack;
+}
+
+/** Elements a Tab key press can land on, inside `root`. */
+function tabStops(root: Locator): Promise<number> {
+  return root.evaluate((el) =>
+    [...el.querySelectorAll<HTMLElement>('a[href], button, input, textarea, select, audio[controls], [tabindex]')].filter((e) => e.tabIndex >= 0 && !(e as HTMLButtonElement).disabled && e.getClientRects().length > 0).length,
+  );
+}
+
+function activeLabel(page: Page): Promise<string | null> {
+  return page.evaluate(() => document.activeElement?.getAttribute('data-testid') ?? document.activeElement?.getAttribute('aria-label') ?? null);
+}
+
+const audits: { state: string; violations: AxeViolation[] }[] = [];
+async function audit(page: Page, state: string): Promise<void> {
+  audits.push({ state, violations: await axeAudit(page) });
+}
+
+beforeAll(async () => {
+  browser = await launchBrowser();
+  bob = await newSession(browser, 'bob', PHONE);
+  carol = await newSession(browser, 'carol', DESKTOP);
+  await signIn(bob, webUrl, 'bob', '/');
+  await signIn(carol, webUrl, 'carol', '/');
+});
+
+afterAll(async () => {
+  await browser?.close();
+});
+
+describe.sequential('the chat panel on a phone and a desktop', () => {
+  it('has no sideways scrolling on any page at 390×844 and 360×740, and keeps the account controls on screen', async () => {
+    const page = bob.page;
+    for (const size of [{ width: 390, height: 844 }, { width: 360, height: 740 }]) {
+      await page.setViewportSize(size);
+      for (const path of ['/', '/products/ceramic-mug', '/messages', '/login']) {
+        await page.goto(`${webUrl}${path}`);
+        await page.locator('main').waitFor();
+        const { scrollWidth, innerWidth } = await overflow(page);
+        expect(scrollWidth, `${path} at ${size.width}px`).toBeLessThanOrEqual(innerWidth);
+        if (path !== '/login') {
+          const signOut = await box(page.getByRole('button', { name: 'Sign out' }));
+          expect(signOut.x + signOut.width, `Sign out on ${path}`).toBeLessThanOrEqual(innerWidth);
+        }
+        await screenshot(page, `phone-${size.width}-${path === '/' ? 'home' : path.slice(1).replace(/\//g, '-')}.png`);
+        if (size.width === 390 && path !== '/login') await audit(page, `phone ${path}`);
+      }
+    }
+    await page.setViewportSize(PHONE.viewport);
+  });
+
+  it('opens a full-screen sheet from the product page; the message box is on screen; the viewport lets the keyboard resize it', async () => {
+    const { page } = bob;
+    await page.goto(`${webUrl}/products/ceramic-mug`);
+    expect(await page.locator('meta[name="viewport"]').getAttribute('content')).toMatch(/interactive-widget=resizes-content/);
+    expect(await page.locator('meta[name="viewport"]').getAttribute('content')).toMatch(/viewport-fit=cover/);
+    await page.getByRole('button', { name: 'Message the seller' }).click();
+    const p = panel(page);
+    await p.getByRole('heading', { name: 'Carol Seller' }).waitFor();
+    const sheet = await box(p);
+    expect(sheet).toEqual({ x: 0, y: 0, width: 390, height: 844 });
+    // The launcher is under the sheet: the header's close button closes it.
+    expect(await page.getByTestId('chat-launcher').isVisible()).toBe(false);
+    const input = await box(composer(p));
+    expect(inside(input, sheet)).toBe(true);
+    await sendMessage(p, FIRST);
+    await bubbles(p, FIRST).waitFor();
+    directId = (await p.getByTestId('conversation').getAttribute('data-conversation-id'))!;
+    expect(directId).toMatch(/^[0-9a-f-]{36}$/);
+    expect((await overflow(page)).scrollWidth).toBeLessThanOrEqual(390);
+    await screenshot(page, 'phone-sheet-conversation.png');
+    await audit(page, 'phone panel conversation');
+  });
+
+  it("keeps the shopper's own reply bubble, quote included, inside its column", async () => {
+    // carol answers at length; bob replies to that message (a tap on the bubble shows its toolbar).
+    const cp = await openPanel(carol.page);
+    await openConversation(cp, 'Bob Buyer');
+    await sendMessage(cp, LONG);
+    const { page } = bob;
+    const theirs = messageWith(page, LONG);
+    await theirs.waitFor(poll);
+    await theirs.getByTestId('bubble').click();
+    await theirs.getByRole('button', { name: 'Reply' }).click();
+    await panel(page).getByTestId('reply-bar').waitFor();
+    await sendMessage(panel(page), SHORT_REPLY);
+    const mine = messageWith(page, SHORT_REPLY);
+    await mine.getByRole('button', { name: /^Reply to Carol Seller/ }).waitFor(poll);
+    // Measured in one go (the history may still be scrolling to the new message): horizontally,
+    // every bubble lies inside the history, and the quote inside its bubble.
+    const boxes = await panel(page).getByTestId('history').evaluate((history) => {
+      const r = (el: Element) => el.getBoundingClientRect();
+      const h = r(history);
+      return [...history.querySelectorAll('[data-testid="message"]')].map((m) => {
+        const b = r(m.querySelector('[data-testid="bubble"]')!);
+        const q = m.querySelector('.quote') ? r(m.querySelector('.quote')!) : null;
+        return { text: m.querySelector('[data-testid="message-body"]')?.textContent, bubbleInHistory: b.left >= h.left - 0.5 && b.right <= h.right + 0.5, quoteInBubble: q === null || (q.left >= b.left - 0.5 && q.right <= b.right + 0.5 && q.top >= b.top - 0.5 && q.bottom <= b.bottom + 0.5), bubbleWidth: b.width, historyWidth: h.width };
+      });
+    });
+    expect(boxes.length).toBeGreaterThanOrEqual(3);
+    for (const b of boxes) expect(b, JSON.stringify(b)).toMatchObject({ bubbleInHistory: true, quoteInBubble: true });
+    await screenshot(page, 'phone-own-reply-bubble.png');
+  });
+
+  it('grows the message box with its text, then scrolls it past a maximum', async () => {
+    const { page } = bob;
+    const input = composer(panel(page));
+    const one = (await box(input)).height;
+    await input.fill('line 1\nline 2\nline 3\nline 4');
+    await expect.poll(async () => (await box(input)).height).toBeGreaterThan(one * 2);
+    // All four lines show: nothing scrolls inside the box.
+    expect(await input.evaluate((el) => el.scrollHeight - el.clientHeight)).toBeLessThanOrEqual(1);
+    await screenshot(page, 'phone-composer-grown.png');
+    await input.fill(Array.from({ length: 20 }, (_, i) => `line ${i + 1}`).join('\n'));
+    await expect.poll(async () => (await box(input)).height).toBeLessThanOrEqual(161);
+    expect(await input.evaluate((el) => getComputedStyle(el).overflowY)).toBe('auto');
+    await input.fill('');
+    await expect.poll(async () => (await box(input)).height).toBeLessThanOrEqual(one + 0.5);
+  });
+
+  it('keeps the panel open on the same conversation across a reload', async () => {
+    const { page } = bob;
+    await page.reload();
+    await panel(page).getByRole('heading', { name: 'Carol Seller' }).waitFor();
+    await bubbles(panel(page), SHORT_REPLY).waitFor();
+  });
+
+  it('shows /messages as one column on a phone, with /messages/<id> as a real URL that survives a reload and a back button', async () => {
+    const { page } = bob;
+    await page.goto(`${webUrl}/messages`);
+    const list = page.locator('.messenger-list');
+    await list.getByRole('button', { name: /^Carol Seller/ }).click();
+    await page.waitForURL(`${webUrl}/messages/${directId}`);
+    await page.getByRole('heading', { name: 'Carol Seller' }).waitFor();
+    expect(await list.isVisible()).toBe(false);
+    const conversation = await box(page.getByTestId('conversation'));
+    expect(conversation.x).toBeGreaterThanOrEqual(0);
+    expect(conversation.x + conversation.width).toBeLessThanOrEqual(390);
+    expect(inside(await box(composer(page)), { x: 0, y: 0, width: 390, height: 844 })).toBe(true);
+    expect((await overflow(page)).scrollWidth).toBeLessThanOrEqual(390);
+    await screenshot(page, 'phone-messages-conversation.png');
+    await audit(page, 'phone /messages/<id>');
+
+    await page.reload();
+    await bubbles(page, SHORT_REPLY).waitFor();
+    expect(page.url()).toBe(`${webUrl}/messages/${directId}`);
+
+    await page.getByRole('button', { name: 'Back to conversations' }).click();
+    await page.waitForURL(`${webUrl}/messages`);
+    await list.getByRole('button', { name: /^Carol Seller/ }).waitFor();
+    expect(await page.getByTestId('conversation').count()).toBe(0);
+    await screenshot(page, 'phone-messages-list.png');
+    await audit(page, 'phone /messages');
+
+    // On a desktop the same URL shows both columns, and the back button is not needed there.
+    await carol.page.goto(`${webUrl}/messages/${directId}`);
+    await bubbles(carol.page, SHORT_REPLY).waitFor(poll);
+    await carol.page.locator('.messenger-list').getByRole('button', { name: /^Bob Buyer/ }).waitFor();
+    expect(await carol.page.getByRole('button', { name: 'Back to conversations' }).isVisible()).toBe(false);
+    await screenshot(carol.page, 'desktop-messages-conversation.png');
+    await audit(carol.page, 'desktop /messages/<id>');
+  });
+
+  it('shows presence as unknown while the own connection is down, not the last known "Online"', async () => {
+    const { page, context } = bob;
+    await page.goto(`${webUrl}/messages/${directId}`);
+    const subtitle = page.getByTestId('conversation-subtitle');
+    await expect.poll(() => subtitle.textContent(), poll).toBe('Online');
+    await page.locator('.conversation-header .presence-online').waitFor();
+    await context.setOffline(true);
+    try {
+      await expect.poll(() => subtitle.textContent(), poll).toBe('Connecting…');
+      expect(await page.locator('.conversation-header .presence-online').count()).toBe(0);
+      expect(await page.locator('.presence-online').count()).toBe(0);
+      await screenshot(page, 'phone-presence-while-offline.png');
+    } finally {
+      await context.setOffline(false);
+    }
+    await expect.poll(() => subtitle.textContent(), poll).toBe('Online');
+  });
+
+  it('is keyboard operable: one tab stop per message, arrow keys in its toolbar, Escape closes the menu, then the panel, and focus returns to the launcher', async () => {
+    const { page } = carol;
+    await page.goto(`${webUrl}/`);
+    const p = await openPanel(page);
+    await openConversation(p, 'Bob Buyer');
+    await bubbles(p, SHORT_REPLY).waitFor(poll);
+    const messages = p.getByTestId('message');
+    const count = await messages.count();
+    expect(count).toBeGreaterThanOrEqual(3);
+    for (let i = 0; i < count; i++) expect(await tabStops(messages.nth(i)), `message ${i}`).toBe(1);
+    expect(await tabStops(p.getByTestId('history'))).toBe(count);
+
+    // Shift+Tab from the attach button walks the history backwards, one message at a time.
+    await p.locator('.composer-attach').focus();
+    await page.keyboard.press('Shift+Tab');
+    expect(await activeLabel(page)).toBe('Reply');
+    const last = await page.evaluate(() => document.activeElement!.closest('[data-testid="message"]')!.getAttribute('data-message-id'));
+    await page.keyboard.press('Shift+Tab');
+    expect(await activeLabel(page)).toBe('Reply');
+    const previous = await page.evaluate(() => document.activeElement!.closest('[data-testid="message"]')!.getAttribute('data-message-id'));
+    expect(previous).not.toBe(last);
+    // Arrows move inside the toolbar; Enter opens the reactions menu.
+    await page.keyboard.press('ArrowRight');
+    expect(await activeLabel(page)).toBe('React');
+    await page.keyboard.press('Enter');
+    await p.getByRole('menu', { name: 'Reactions' }).waitFor();
+    expect(await activeLabel(page)).toBe('React with 👍');
+    await page.keyboard.press('ArrowRight');
+    expect(await activeLabel(page)).toBe('React with ❤️');
+    await screenshot(page, 'desktop-reaction-menu.png');
+    await audit(page, 'desktop panel reaction menu');
+    // Escape: first the menu (focus back on its button, the panel stays) …
+    await page.keyboard.press('Escape');
+    await p.getByRole('menu').waitFor({ state: 'detached' });
+    expect(await activeLabel(page)).toBe('React');
+    expect(await p.isVisible()).toBe(true);
+    // … then the panel, with focus on a toolbar (not in the input), and focus returns to the launcher.
+    await page.keyboard.press('Escape');
+    await p.waitFor({ state: 'detached' });
+    expect(await activeLabel(page)).toBe('chat-launcher');
+  });
+
+  it("keeps a message's toolbar off its neighbours' time and ticks", async () => {
+    const { page } = carol;
+    const p = await openPanel(page);
+    await p.getByRole('heading', { name: 'Bob Buyer' }).waitFor();
+    const items = p.getByTestId('message');
+    const n = await items.count();
+    for (const i of [n - 2, n - 1]) {
+      const item = items.nth(i);
+      await item.hover();
+      const toolbar = item.getByRole('toolbar');
+      await expect.poll(() => toolbar.evaluate((el) => getComputedStyle(el).opacity)).toBe('1');
+      const t = await box(toolbar);
+      const history = await box(p.getByTestId('history'));
+      expect(inside(t, history), 'toolbar inside the history').toBe(true);
+      for (let j = 0; j < n; j++) {
+        if (j === i) continue;
+        const other = await items.nth(j).getByTestId('bubble').boundingBox();
+        if (!other) continue;
+        const overlaps = t.x < other.x + other.width && other.x < t.x + t.width && t.y < other.y + other.height && other.y < t.y + t.height;
+        expect(overlaps, `toolbar of message ${i} over bubble ${j}`).toBe(false);
+      }
+    }
+    await screenshot(page, 'desktop-toolbar-beside-bubble.png');
+  });
+
+  it('says who wrote a search hit once', async () => {
+    const { page } = carol;
+    const p = await openPanel(page);
+    await p.getByRole('button', { name: 'Back to conversations' }).click();
+    await p.getByRole('searchbox', { name: 'Search messages' }).fill('blue');
+    await p.getByRole('button', { name: 'Search', exact: true }).click();
+    const hit = p.getByRole('region', { name: 'Search results' }).getByRole('button').filter({ hasText: 'come in blue' });
+    await hit.waitFor(poll);
+    expect(await hit.locator('.search-hit-where').textContent()).toBe('Bob Buyer');
+    await p.getByRole('button', { name: 'Clear search' }).click();
+  });
+
+  it('counts group receipts as "Seen by N" with who on demand, and the online count matches the member list', async () => {
+    const LOBBY = 'Anyone else waiting for the blue mugs?';
+    await bob.page.goto(`${webUrl}/`);
+    const bp = await openPanel(bob.page);
+    await openConversation(bp, 'Storefront lobby');
+    await sendMessage(bp, LOBBY);
+    const mine = messageWith(bob.page, LOBBY);
+    await mine.locator('[data-tick="sent"], [data-tick="delivered"]').first().waitFor(poll);
+
+    // carol's list names the sender of a group's last message.
+    const cp = await openPanel(carol.page);
+    const back = cp.getByRole('button', { name: 'Back to conversations' });
+    if (await back.isVisible()) await back.click();
+    const lobbyItem = cp.getByRole('button', { name: /^Storefront lobby/ });
+    await lobbyItem.filter({ hasText: `Bob: ${LOBBY}` }).waitFor(poll);
+    await lobbyItem.click();
+    await bubbles(cp, LOBBY).waitFor(poll);
+
+    // carol read it: bob sees "Seen by 1", and who on demand.
+    const seen = mine.getByTestId('seen-by');
+    await expect.poll(() => seen.textContent({ timeout: 1000 }).catch(() => null), poll).toBe('Seen by 1');
+    await seen.click();
+    const who = mine.getByTestId('seen-list');
+    await who.getByText('Carol Seller').waitFor();
+    expect(await who.getByRole('listitem').count()).toBe(1);
+    await screenshot(bob.page, 'phone-group-seen-by.png');
+
+    // The header's online count is the member list's.
+    const subtitle = cp.getByTestId('conversation-subtitle');
+    await expect.poll(() => subtitle.textContent(), poll).toMatch(/^4 members · \d online$/);
+    await subtitle.click();
+    const members = cp.getByTestId('member-list');
+    await members.waitFor();
+    const listed = await members.getByText('online', { exact: true }).count();
+    expect(await subtitle.textContent()).toBe(`4 members · ${listed} online`);
+    expect(listed).toBeGreaterThanOrEqual(2); // bob and carol are both here
+    await screenshot(carol.page, 'desktop-group-members.png');
+    await audit(carol.page, 'desktop panel group with members');
+  });
+
+  it('shows unread messages in the page title and the badge; the launcher toggles the panel', async () => {
+    const { page } = carol;
+    const launcher = page.getByTestId('chat-launcher');
+    await panel(page).waitFor();
+    await launcher.click();
+    await panel(page).waitFor({ state: 'detached' });
+    expect(await launcher.getAttribute('aria-expanded')).toBe('false');
+    const title = (await page.title()).replace(/^\(\d+\) /, '');
+
+    await page.goto(`${webUrl}/products/ceramic-mug`);
+    const productTitle = await page.title();
+    const bp = await openPanel(bob.page);
+    await openConversation(bp, 'Carol Seller');
+    await sendMessage(bp, 'One more question about shipping');
+    await expect.poll(() => page.title(), poll).toBe(`(1) ${productTitle}`);
+    await page.getByTestId('launcher-badge').filter({ hasText: /^1$/ }).waitFor(poll);
+    expect(await launcher.getAttribute('aria-label')).toBe('Open chat, 1 unread message');
+    // Navigating keeps the count in the new page's title.
+    await page.getByRole('link', { name: 'Products', exact: true }).click();
+    await expect.poll(() => page.title(), poll).toMatch(/^\(1\) /);
+    expect(title).not.toMatch(/^\(/);
+
+    await launcher.click();
+    const p = await openPanel(page);
+    expect(await launcher.getAttribute('aria-label')).toBe('Close chat');
+    expect(await launcher.getAttribute('aria-expanded')).toBe('true');
+    await openConversation(p, 'Bob Buyer');
+    await expect.poll(() => page.title(), poll).not.toMatch(/^\(/);
+    await launcher.click();
+    await p.waitFor({ state: 'detached' });
+  });
+
+  it('keeps the desktop panel below the header and its account area', async () => {
+    const { page } = carol;
+    await page.setViewportSize({ width: 1280, height: 700 });
+    const p = await openPanel(page);
+    const header = await box(page.locator('.site-header'));
+    const sheet = await box(p);
+    expect(sheet.y).toBeGreaterThanOrEqual(header.y + header.height);
+    await screenshot(page, 'desktop-700-panel.png');
+    await page.setViewportSize(DESKTOP.viewport);
+  });
+
+  it('passes an axe-core audit (no serious or critical violations) on every page and panel state at both sizes', async () => {
+    const visitor = await newSession(browser, 'visitor-phone', PHONE);
+    await visitor.page.goto(`${webUrl}/login`);
+    await visitor.page.getByLabel('Username').waitFor();
+    await audit(visitor.page, 'phone /login');
+    await visitor.page.goto(`${webUrl}/`);
+    await openPanel(visitor.page);
+    await audit(visitor.page, 'phone signed-out panel');
+    await visitor.context.close();
+
+    const { page } = carol;
+    for (const path of ['/', '/products/ceramic-mug', '/messages']) {
+      await page.goto(`${webUrl}${path}`);
+      await page.locator('main').waitFor();
+      await audit(page, `desktop ${path}`);
+    }
+    await page.goto(`${webUrl}/`);
+    const p = await openPanel(page);
+    if (await p.getByRole('button', { name: 'Back to conversations' }).isVisible()) await p.getByRole('button', { name: 'Back to conversations' }).click();
+    await p.getByRole('searchbox').waitFor();
+    await audit(page, 'desktop panel list');
+    await screenshot(page, 'desktop-panel-list.png');
+    await openConversation(p, 'Bob Buyer');
+    await bubbles(p, SHORT_REPLY).waitFor();
+    await audit(page, 'desktop panel conversation');
+
+    const bp = await openPanel(bob.page);
+    await bp.getByRole('button', { name: 'Back to conversations' }).click();
+    await bp.getByRole('searchbox').waitFor();
+    await audit(bob.page, 'phone panel list');
+    await screenshot(bob.page, 'phone-sheet-list.png');
+
+    const failing = audits.filter((a) => a.violations.length > 0);
+    console.log(`axe-core audits: ${audits.length} states, ${failing.length} with serious or critical violations`);
+    expect(failing).toEqual([]);
+    for (const session of [bob, carol]) {
+      expect(session.errors).toEqual([]);
+      expect(session.dialogs).toEqual([]);
+    }
+  });
+});
