@@ -78,6 +78,11 @@ export interface Config {
   httpIdleTimeoutMs: number;
   /** Largest attachment upload, bytes (the body is buffered in memory before it is stored). */
   maxAttachmentBytes: number;
+  /**
+   * Largest audio attachment (a voice message), bytes: the bound on its length. The panel records
+   * Opus at 32 kbit/s, so the default 1 MiB is about 4 minutes 20 seconds.
+   */
+  maxVoiceBytes: number;
   /** Content types (lower-case media types, no parameters) accepted for attachments. */
   attachmentTypes: string[];
   /** Root folder of the local-disk attachment store; shared by all instances when there are several. */
@@ -110,9 +115,11 @@ export interface NatsConfig {
   testKillAfterCommit: boolean;
 }
 
-export const DEFAULT_ATTACHMENT_TYPES = ['image/png', 'image/jpeg', 'image/gif', 'image/webp', 'application/pdf', 'text/plain'];
+export const DEFAULT_ATTACHMENT_TYPES = ['image/png', 'image/jpeg', 'image/gif', 'image/webp', 'application/pdf', 'text/plain', 'audio/webm', 'audio/ogg', 'audio/mp4'];
 /** Image types whose magic bytes the upload checks; any other image/* type cannot be verified, so it is refused. */
 export const SNIFFED_IMAGE_TYPES = ['image/png', 'image/jpeg', 'image/gif', 'image/webp'];
+/** Audio types (voice messages) whose container signature the upload checks; other audio/* types are refused. */
+export const SNIFFED_AUDIO_TYPES = ['audio/webm', 'audio/ogg', 'audio/mp4'];
 
 const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
 
@@ -169,6 +176,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     httpKeepAliveTimeoutMs: int(env, 'HTTP_KEEP_ALIVE_TIMEOUT_MS', 72_000, 100, 600_000),
     httpIdleTimeoutMs: int(env, 'HTTP_IDLE_TIMEOUT_MS', 30_000, 100, 600_000),
     maxAttachmentBytes: int(env, 'MAX_ATTACHMENT_BYTES', 10 * 1024 * 1024, 1, 100 * 1024 * 1024),
+    maxVoiceBytes: int(env, 'MAX_VOICE_BYTES', 1024 * 1024, 1, 100 * 1024 * 1024),
     attachmentTypes: attachmentTypes(env.ATTACHMENT_TYPES),
     // Empty: <dataDir>/attachments, resolved below once overrides (a test's dataDir) are applied.
     attachmentsDir: env.ATTACHMENTS_DIR ? path.resolve(env.ATTACHMENTS_DIR) : '',
@@ -248,6 +256,9 @@ function attachmentTypes(raw: string | undefined): string[] {
     if (!MEDIA_TYPE.test(type)) throw new ConfigError(`ATTACHMENT_TYPES: ${JSON.stringify(type)} is not a media type (type/subtype, no wildcards or parameters)`);
     if (type.startsWith('image/') && !SNIFFED_IMAGE_TYPES.includes(type)) {
       throw new ConfigError(`ATTACHMENT_TYPES: ${type} is not supported; image types must be one of ${SNIFFED_IMAGE_TYPES.join(', ')} (their bytes are verified)`);
+    }
+    if (type.startsWith('audio/') && !SNIFFED_AUDIO_TYPES.includes(type)) {
+      throw new ConfigError(`ATTACHMENT_TYPES: ${type} is not supported; audio types must be one of ${SNIFFED_AUDIO_TYPES.join(', ')} (their bytes are verified)`);
     }
   }
   return types;

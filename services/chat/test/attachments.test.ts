@@ -13,12 +13,15 @@ const PNG = Buffer.from(
   'base64',
 );
 const PDF = Buffer.from('%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n');
+/** The head of a WebM file as Chromium's MediaRecorder writes it: EBML header, DocType "webm". */
+const WEBM = Buffer.concat([Buffer.from([0x1a, 0x45, 0xdf, 0xa3, 0x9f, 0x42, 0x86, 0x81, 0x01, 0x42, 0xf7, 0x81, 0x01, 0x42, 0xf2, 0x81, 0x04, 0x42, 0xf3, 0x81, 0x08, 0x42, 0x82, 0x84]), Buffer.from('webm', 'latin1'), Buffer.alloc(64)]);
 
 let db: TestDatabase;
 let dir: string;
 let a: Instance;
 let b: Instance;
 let small: Instance;
+let voice: Instance;
 let alice: string;
 let bob: string;
 let carol: string;
@@ -84,6 +87,7 @@ beforeAll(async () => {
     startInstance(db.url, { attachmentsDir: dir }),
     startInstance(db.url, { attachmentsDir: dir, maxAttachmentBytes: 1024 }),
   ]);
+  voice = await startInstance(db.url, { attachmentsDir: dir, maxVoiceBytes: 512 });
   alice = await mintV4({ sub: 'alice', name: 'Alice' });
   bob = await mintV5({ sub: 'bob', name: 'Bob' });
   carol = await mintV4({ sub: 'carol', name: 'Carol' });
@@ -95,7 +99,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
-  await Promise.all([a?.close(), b?.close(), small?.close()]);
+  await Promise.all([a?.close(), b?.close(), small?.close(), voice?.close()]);
   await db?.drop();
   if (dir) await rm(dir, { recursive: true, force: true });
 });
@@ -202,6 +206,36 @@ describe('what an upload accepts', () => {
     const webp = await upload(a, alice, direct, Buffer.from('RIFF\u0004\u0000\u0000\u0000WEBPVP8 ', 'latin1'), 'image/webp');
     expect(webp.status).toBe(201);
     const [{ count }] = await db.sql<[{ count: number }]>`select count(*)::int from attachments where filename in ('evil.png', 'pixel.jpg')`;
+    expect(count).toBe(0);
+  });
+
+  it('takes voice messages (audio/webm, ogg, mp4) with a checked container, bounded by MAX_VOICE_BYTES, for members only', async () => {
+    const ref = await uploadOk(alice, direct, WEBM, 'audio/webm', 'Voice message.webm');
+    expect(ref.contentType).toBe('audio/webm');
+    // Never served inline: the panel fetches the bytes and plays them from a blob (unsent: its uploader only).
+    expect((await download(b, bob, ref.id)).status).toBe(403);
+    const got = await download(b, alice, ref.id);
+    expect(got.status).toBe(200);
+    expect(got.headers.get('content-type')).toBe('application/octet-stream');
+    expect(got.bytes.equals(WEBM)).toBe(true);
+    expect((await upload(a, alice, direct, Buffer.concat([Buffer.from('OggS'), Buffer.alloc(60)]), 'audio/ogg')).status).toBe(201);
+    expect((await upload(a, alice, direct, Buffer.concat([Buffer.from([0, 0, 0, 0x20]), Buffer.from('ftypM4A '), Buffer.alloc(40)]), 'audio/mp4')).status).toBe(201);
+    // Bytes that are not the declared container: HTML posing as a recording, a PNG as WebM.
+    const html = await upload(a, alice, direct, '<html><script>alert(1)</script></html>', 'audio/webm', 'evil.webm');
+    expect(html.status).toBe(415);
+    expect(html.body.code).toBe('UNSUPPORTED_MEDIA_TYPE');
+    expect((await upload(a, alice, direct, PNG, 'audio/ogg', 'evil.ogg')).status).toBe(415);
+    // Other audio types are not accepted at all.
+    expect((await upload(a, alice, direct, WEBM, 'audio/x-wav', 'evil.wav')).status).toBe(415);
+    // Longer than a voice message may be (its size stands for its length), though under the attachment limit.
+    const long = await upload(voice, alice, direct, Buffer.concat([WEBM, Buffer.alloc(512)]), 'audio/webm', 'long.webm');
+    expect(long.status).toBe(413);
+    expect(long.body.code).toBe('PAYLOAD_TOO_LARGE');
+    expect((await upload(voice, alice, direct, Buffer.concat([WEBM, Buffer.alloc(512 - WEBM.length)]), 'audio/webm', 'fits.webm')).status).toBe(201);
+    // carol is no member of alice and bob's conversation.
+    const outsider = await upload(a, carol, direct, WEBM, 'audio/webm', 'outsider.webm');
+    expect(outsider.status).toBe(403);
+    const [{ count }] = await db.sql<[{ count: number }]>`select count(*)::int from attachments where filename in ('evil.webm', 'evil.ogg', 'evil.wav', 'long.webm', 'outsider.webm')`;
     expect(count).toBe(0);
   });
 

@@ -39,7 +39,7 @@ import type { BlobStorage } from '../storage/storage.ts';
 
 export interface AttachmentOptions {
   chat: Chat;
-  config: Pick<Config, 'maxAttachmentBytes' | 'attachmentTypes' | 'attachmentsDir'>;
+  config: Pick<Config, 'maxAttachmentBytes' | 'maxVoiceBytes' | 'attachmentTypes' | 'attachmentsDir'>;
   /** Defaults to the local-disk driver rooted at config.attachmentsDir. */
   storage?: BlobStorage;
 }
@@ -113,6 +113,12 @@ export const attachmentRoutes: FastifyPluginAsyncTypebox<AttachmentOptions> = as
       }
       if (contentType.startsWith('image/') && !hasImageSignature(contentType, body)) {
         throw new AppError('UNSUPPORTED_MEDIA_TYPE', `The file is not a valid ${contentType} image.`);
+      }
+      if (contentType.startsWith('audio/')) {
+        // A voice message: its length is bounded through its size (the recorder's bit rate is fixed).
+        const maxVoice = Math.min(config.maxVoiceBytes, config.maxAttachmentBytes);
+        if (body.length > maxVoice) throw new AppError('PAYLOAD_TOO_LARGE', `A voice message is at most ${maxVoice} bytes.`);
+        if (!hasAudioSignature(contentType, body)) throw new AppError('UNSUPPORTED_MEDIA_TYPE', `The file is not a valid ${contentType} recording.`);
       }
       const filename = sanitizeFilename(request.query.filename);
       const id = randomUUID();
@@ -196,6 +202,18 @@ const SIGNATURES: Record<string, (b: Buffer) => boolean> = {
   'image/gif': (b) => ['GIF87a', 'GIF89a'].includes(b.subarray(0, 6).toString('latin1')),
   'image/webp': (b) => b.subarray(0, 4).toString('latin1') === 'RIFF' && b.subarray(8, 12).toString('latin1') === 'WEBP',
 };
+
+/** The container signatures of the voice-message types: WebM (EBML, doctype webm), Ogg, MP4 (ftyp box). */
+const AUDIO_SIGNATURES: Record<string, (b: Buffer) => boolean> = {
+  'audio/webm': (b) => b.subarray(0, 4).equals(Buffer.from([0x1a, 0x45, 0xdf, 0xa3])) && b.subarray(0, 64).includes('webm', 0, 'latin1'),
+  'audio/ogg': (b) => b.subarray(0, 4).toString('latin1') === 'OggS',
+  'audio/mp4': (b) => b.subarray(4, 8).toString('latin1') === 'ftyp',
+};
+
+/** True when the bytes start like the declared audio container (audio types without a known signature fail). */
+export function hasAudioSignature(contentType: string, body: Buffer): boolean {
+  return AUDIO_SIGNATURES[contentType]?.(body) ?? false;
+}
 
 /** True when the bytes start like the declared image type (image types without a known signature fail). */
 export function hasImageSignature(contentType: string, body: Buffer): boolean {
