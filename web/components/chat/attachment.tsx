@@ -1,25 +1,38 @@
 'use client';
 import type { AttachmentRef } from '@chat/protocol';
-import { useEffect, useState } from 'react';
+import { useCallback, useEffect, useState } from 'react';
 import { useChat } from './chat-provider';
 import { PaperclipIcon } from './icons';
+import { VoicePlayer } from './voice';
 
 /** Raster types the service serves inline; everything else is offered as a download. */
 const PREVIEWABLE = new Set(['image/png', 'image/jpeg', 'image/gif', 'image/webp']);
 
-/** Attachment id → object URL of its bytes. Downloads need the bearer token, so <img src> cannot point at the service. */
+/** Attachment id → its bytes. Downloads need the bearer token, so <img src> cannot point at the service. */
+const blobs = new Map<string, Promise<Blob>>();
 const blobUrls = new Map<string, Promise<string>>();
 
-function loadBlobUrl(url: string, id: string, getToken: () => Promise<string>): Promise<string> {
-  let pending = blobUrls.get(id);
+/** The bytes, typed as the attachment says (the service sends non-images as application/octet-stream). */
+function loadBlob(url: string, id: string, contentType: string, getToken: () => Promise<string>): Promise<Blob> {
+  let pending = blobs.get(id);
   if (!pending) {
     pending = (async () => {
       const token = await getToken();
       const response = await fetch(url, { headers: { authorization: `Bearer ${token}` }, credentials: 'omit' });
       if (!response.ok) throw new Error(`Download failed (${response.status}).`);
-      return URL.createObjectURL(await response.blob());
+      return new Blob([await response.arrayBuffer()], { type: contentType });
     })();
-    pending.catch(() => blobUrls.delete(id)); // let a later render try again
+    pending.catch(() => blobs.delete(id)); // let a later render try again
+    blobs.set(id, pending);
+  }
+  return pending;
+}
+
+function loadBlobUrl(url: string, id: string, contentType: string, getToken: () => Promise<string>): Promise<string> {
+  let pending = blobUrls.get(id);
+  if (!pending) {
+    pending = loadBlob(url, id, contentType, getToken).then((blob) => URL.createObjectURL(blob));
+    pending.catch(() => blobUrls.delete(id));
     blobUrls.set(id, pending);
   }
   return pending;
@@ -36,11 +49,16 @@ export function Attachment({ attachment }: { attachment: AttachmentRef }) {
   const [src, setSrc] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
   const image = PREVIEWABLE.has(attachment.contentType);
+  const audio = attachment.contentType.startsWith('audio/');
+  const loadAudio = useCallback(() => {
+    if (!client) return Promise.reject(new Error('Not connected.'));
+    return loadBlob(client.http.attachmentUrl(attachment.id), attachment.id, attachment.contentType, getToken);
+  }, [client, attachment.id, attachment.contentType, getToken]);
 
   useEffect(() => {
     if (!image || !client) return;
     let cancelled = false;
-    loadBlobUrl(client.http.attachmentUrl(attachment.id), attachment.id, getToken).then(
+    loadBlobUrl(client.http.attachmentUrl(attachment.id), attachment.id, attachment.contentType, getToken).then(
       (url) => !cancelled && setSrc(url),
       (e: unknown) => !cancelled && setError(e instanceof Error ? e.message : 'Download failed.'),
     );
@@ -52,7 +70,7 @@ export function Attachment({ attachment }: { attachment: AttachmentRef }) {
   async function download() {
     if (!client) return;
     try {
-      const url = await loadBlobUrl(client.http.attachmentUrl(attachment.id), attachment.id, getToken);
+      const url = await loadBlobUrl(client.http.attachmentUrl(attachment.id), attachment.id, attachment.contentType, getToken);
       const a = document.createElement('a');
       a.href = url;
       a.download = attachment.filename;
@@ -62,6 +80,7 @@ export function Attachment({ attachment }: { attachment: AttachmentRef }) {
     }
   }
 
+  if (audio) return <VoicePlayer load={loadAudio} label="voice message" />;
   if (image) {
     return (
       <figure className="attachment attachment-image">

@@ -3,6 +3,7 @@ import type { AttachmentRef } from '@chat/protocol';
 import { forwardRef, useEffect, useImperativeHandle, useLayoutEffect, useRef, useState, type ChangeEvent, type KeyboardEvent } from 'react';
 import { useChat } from './chat-provider';
 import { CloseIcon, PaperclipIcon } from './icons';
+import { canRecord, MicButton, VoiceRecorder, voiceCaption, type Recording } from './voice';
 
 /** Re-send `typing.start` at most this often while the user keeps typing. */
 const TYPING_REFRESH_MS = 3000;
@@ -47,6 +48,9 @@ export const Composer = forwardRef<ComposerHandle, {
   const [text, setText] = useState('');
   const [uploads, setUploads] = useState<Upload[]>([]);
   const [error, setError] = useState<string | null>(null);
+  const [recording, setRecording] = useState(false);
+  const [sendingVoice, setSendingVoice] = useState(false);
+  const [recorderAvailable, setRecorderAvailable] = useState(false);
   const textRef = useRef<HTMLTextAreaElement>(null);
   const fileRef = useRef<HTMLInputElement>(null);
   const typingSince = useRef<number | null>(null);
@@ -56,7 +60,43 @@ export const Composer = forwardRef<ComposerHandle, {
 
   useLayoutEffect(() => {
     if (textRef.current) fitHeight(textRef.current);
-  }, [text]);
+  }, [text, recording]);
+
+  // After hydration: the server cannot know whether this browser records.
+  useEffect(() => setRecorderAvailable(canRecord()), []);
+
+  /** Uploads a finished recording and sends it as a voice message (replying, if a reply was set). */
+  async function sendVoice(recording: Recording) {
+    setRecording(false);
+    if (!client) return;
+    setSendingVoice(true);
+    setError(null);
+    try {
+      const ref = await client.http.upload(conversationId, recording.blob, recording.filename);
+      // The caption is what lists, notifications and older clients show; the bubble shows the player.
+      const { done } = client.send({
+        conversationId,
+        body: voiceCaption(recording.seconds),
+        attachmentIds: [ref.id],
+        ...(replyTo ? { replyToId: replyTo.id } : {}),
+      });
+      done.then(
+        ({ message }) => {
+          applyMessage(message);
+          bumpOutbox();
+        },
+        () => bumpOutbox(),
+      );
+      bumpOutbox();
+      onCancelReply();
+      onSent();
+    } catch (e) {
+      setError(e instanceof Error ? `Voice message not sent: ${e.message}` : 'Voice message not sent.');
+    } finally {
+      setSendingVoice(false);
+      textRef.current?.focus();
+    }
+  }
 
   function stopTyping() {
     if (idleTimer.current) clearTimeout(idleTimer.current);
@@ -185,6 +225,24 @@ export const Composer = forwardRef<ComposerHandle, {
           {error}
         </p>
       )}
+      {sendingVoice && (
+        <p className="muted small composer-note" role="status">
+          Sending voice message…
+        </p>
+      )}
+      {recording ? (
+        <VoiceRecorder
+          onDone={(r) => void sendVoice(r)}
+          onCancel={() => {
+            setRecording(false);
+            requestAnimationFrame(() => textRef.current?.focus());
+          }}
+          onError={(message) => {
+            setRecording(false);
+            setError(message);
+          }}
+        />
+      ) : (
       <div className="composer-row">
         <input ref={fileRef} id={`${inputId}-file`} type="file" className="sr-only" tabIndex={-1} aria-label="Attach files" data-testid="file-input" multiple onChange={onFiles} accept="image/png,image/jpeg,image/gif,image/webp,application/pdf,text/plain" />
         <button type="button" className="icon-button composer-attach" onClick={() => fileRef.current?.click()} aria-label="Attach files" title="Attach files">
@@ -210,10 +268,16 @@ export const Composer = forwardRef<ComposerHandle, {
         <span id={`${inputId}-hint`} className="sr-only">
           Enter sends, Shift+Enter adds a line.
         </span>
-        <button type="button" className="button composer-send" onClick={send} disabled={!canSend}>
-          Send
-        </button>
+        {recorderAvailable && !canSend ? (
+          <MicButton onClick={() => setRecording(true)} disabled={!client || sendingVoice || uploads.length > 0} />
+        ) : (
+          <button type="button" className="button composer-send" onClick={send} disabled={!canSend}>
+            Send
+          </button>
+        )}
       </div>
+      )}
     </div>
   );
 });
+

@@ -6,6 +6,7 @@ import { Avatar } from './avatar';
 import { DELETED_TEXT, type Tick } from './cache';
 import { ClockIcon, EditIcon, MoreIcon, ReplyIcon, SmileIcon, TrashIcon } from './icons';
 import { MessageToolbar, type ToolbarItem } from './message-toolbar';
+import { isVoiceCaption } from './voice';
 
 export const QUICK_REACTIONS = ['👍', '❤️', '😂', '🎉', '😮'] as const;
 
@@ -134,6 +135,7 @@ export function MessageItem({ message, me, showSender, showMeta, actions }: { me
   const onMenuChange = useCallback((open: boolean) => setMenuOpen(open), []);
 
   const senderLabel = message.mine ? 'You' : message.senderName;
+  const voice = isVoiceCaption(message.body) && message.attachments.some((a) => a.contentType.startsWith('audio/'));
   const seen = message.seen;
   const seenText = seen && seen.names.length > 0 && message.tick !== 'read' ? `Seen by ${seen.names.length}` : null;
   const toolbar: ToolbarItem[] = [];
@@ -278,7 +280,8 @@ export function MessageItem({ message, me, showSender, showMeta, actions }: { me
               </div>
             ) : (
               // Rendered as text: React escapes it; no HTML from messages is ever interpreted.
-              <p className="message-body" data-testid="message-body">
+              // A voice message's generated caption is for lists and screen readers: the player shows it.
+              <p className={`message-body${voice ? ' sr-only' : ''}`} data-testid="message-body">
                 {message.body}
               </p>
             )}

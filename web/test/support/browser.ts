@@ -16,6 +16,9 @@ const ARGS = [
   '--disable-background-networking',
   '--disable-component-update',
   '--disable-sync',
+  // A fake microphone (a beep) that needs no permission prompt: voice messages are recorded for real.
+  '--use-fake-device-for-media-stream',
+  '--use-fake-ui-for-media-stream',
 ];
 
 export function launchBrowser(): Promise<Browser> {
