@@ -172,7 +172,10 @@ export async function buildApp(config: Readonly<Config>, logger: Logger = create
   );
 
   await bus.start({
-    onEvents: (events) => rooms.onEvents(events),
+    onEvents: (events) => {
+      metrics.busEventsReceived.inc(events.length);
+      rooms.onEvents(events);
+    },
     onSignal: (signal) => signals.onSignal(signal),
     onResubscribed: (downSince) => {
       rooms.resync();

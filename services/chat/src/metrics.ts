@@ -47,6 +47,7 @@ export function createMetrics(instanceId: string) {
         this.set(sizes.sendQueue());
       },
     }),
+    busEventsReceived: new Counter({ name: 'chat_bus_events_received_total', help: 'Stream events the bus delivered to this instance (decoded), whether or not a local socket wanted them', registers: r }),
     busConnected: new Gauge({ name: 'chat_bus_nats_connected', help: '1 while the NATS bus is connected and subscribed (BUS=nats)', registers: r }),
     busSubscriptions: new Gauge({
       name: 'chat_bus_subscriptions',

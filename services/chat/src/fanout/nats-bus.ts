@@ -40,6 +40,9 @@ const MAX_INLINE_FRAME_BYTES = 16 * 1024;
 const DUPLICATE_WINDOW_MS = 2 * 60_000;
 /** The stream is a de-duplicating hand-off, not history (PostgreSQL is): keep a few minutes. */
 const STREAM_MAX_AGE_MS = 10 * 60_000;
+/** Outbox rows deleted per statement at most, and how long acknowledged rows wait for company. */
+const DELETE_BATCH = 1000;
+const DELETE_DELAY_MS = 20;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export interface NatsBusOptions {
@@ -95,6 +98,9 @@ export class NatsBus implements Bus {
   private downSince: Date | null = null;
   private relay: OutboxRelay | null = null;
   private flushWaiters: (() => void)[] | null = null;
+  /** Acknowledged publishes whose outbox rows are not deleted yet (deleted in batches). */
+  private done: { events: { conversationId: string; seq: number }[]; signalIds: number[] } = { events: [], signalIds: [] };
+  private deleteTimer: NodeJS.Timeout | null = null;
 
   constructor(private readonly options: NatsBusOptions) {
     this.hookTransactions(options.db);
@@ -120,6 +126,7 @@ export class NatsBus implements Bus {
   async stop(): Promise<void> {
     this.stopped = true;
     this.relay?.stop();
+    await this.deleteDone();
     this.listening = false;
     this.options.metrics?.connected(false);
     const nc = this.nc;
@@ -284,6 +291,23 @@ export class NatsBus implements Bus {
       ...signals.map((s, i) => ({ subject: this.subject('ev', s.target), record: signalRecord(s), msgID: `s:${signalIds[i]}` })),
     ];
     if (!(await this.send(outgoing))) return; // the relay publishes them after the bound
+    this.done.events.push(...events.map((e) => ({ conversationId: e.conversationId, seq: e.seq })));
+    this.done.signalIds.push(...signalIds);
+    if (this.done.events.length + this.done.signalIds.length >= DELETE_BATCH) void this.deleteDone();
+    else this.deleteTimer ??= setTimeout(() => void this.deleteDone(), DELETE_DELAY_MS);
+  }
+
+  /**
+   * Deletes the rows of what JetStream acknowledged, many publishes in one statement. A row
+   * whose delete is lost (a crash in these milliseconds) is published once more by the relay,
+   * which the stream and the rooms de-duplicate.
+   */
+  private async deleteDone(): Promise<void> {
+    if (this.deleteTimer) clearTimeout(this.deleteTimer);
+    this.deleteTimer = null;
+    const { events, signalIds } = this.done;
+    if (events.length === 0 && signalIds.length === 0) return;
+    this.done = { events: [], signalIds: [] };
     try {
       await deleteOutbox(this.options.db, events, signalIds);
     } catch (error) {
