@@ -7,12 +7,14 @@
  * every page and panel state at both sizes. The steps build on each other, in order.
  */
 import type { Browser, Locator, Page } from 'playwright-core';
+import postgres from 'postgres';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { axeAudit, type AxeViolation } from './support/axe.ts';
 import { bubbles, composer, DESKTOP, launchBrowser, messageWith, newSession, openConversation, openPanel, panel, PHONE, screenshot, sendMessage, signIn, type UserSession } from './support/browser.ts';
 
 const webUrl = inject('webUrl');
 const poll = { timeout: 20_000, interval: 100 };
+const sql = postgres(inject('databaseUrl'), { max: 1, onnotice: () => {} });
 
 let browser: Browser;
 let bob: UserSession;
@@ -64,6 +66,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await browser?.close();
+  await sql.end();
 });
 
 describe.sequential('the chat panel on a phone and a desktop', () => {
@@ -377,6 +380,53 @@ describe.sequential('the chat panel on a phone and a desktop', () => {
     expect(sheet.y).toBeGreaterThanOrEqual(header.y + header.height);
     await screenshot(page, 'desktop-700-panel.png');
     await page.setViewportSize(DESKTOP.viewport);
+  });
+
+  it('carries the product a chat was started from as a card, on the message and atop the conversation, for shopper and seller', async () => {
+    const ASK = 'Is the linen pre-washed?';
+    const { page } = bob;
+    await page.goto(`${webUrl}/products/linen-tote`);
+    // The sheet covers the page on a phone: close it first (it was left open).
+    await openPanel(page);
+    await panel(page).getByTestId('panel-close').click();
+    await page.getByRole('button', { name: 'Message the seller' }).click();
+    const bp = panel(page);
+    await bp.getByRole('heading', { name: 'Carol Seller' }).waitFor();
+    await bp.getByTestId('product-draft').getByText('Linen tote bag').waitFor();
+    await bp.getByTestId('conversation-product').getByText('Linen tote bag').waitFor();
+    await screenshot(page, 'phone-product-draft.png');
+    await sendMessage(bp, ASK);
+    const mine = messageWith(page, ASK);
+    await mine.locator('[data-tick="sent"], [data-tick="delivered"], [data-tick="read"]').waitFor(poll);
+    const card = mine.getByTestId('product-card');
+    expect(await card.getByRole('link').textContent()).toBe('Linen tote bag');
+    expect(await card.getByRole('link').getAttribute('href')).toBe('/products/linen-tote');
+    expect(await card.textContent()).toContain('$34.00');
+    expect(await bp.getByTestId('product-draft').count()).toBe(0); // carried once
+    const bubble = await box(mine.getByTestId('bubble'));
+    expect(bubble.x + bubble.width).toBeLessThanOrEqual(390);
+    await screenshot(page, 'phone-product-message.png');
+    // Stored as the storefront's product URL on the message's last line (docs/protocol.md, "Product context").
+    const [row] = await sql<{ body: string }[]>`select body from messages where body like ${`${ASK}%`}`;
+    expect(row!.body).toBe(`${ASK}\n\n${webUrl}/products/linen-tote`);
+
+    // A link to another site is text, never a card.
+    const FORGED = 'Look:\nhttps://evil.example/products/linen-tote';
+    await composer(bp).fill(FORGED);
+    await composer(bp).press('Enter');
+    await bp.getByText('https://evil.example/products/linen-tote').waitFor(poll);
+    expect(await bp.getByTestId('message').filter({ hasText: 'evil.example' }).getByTestId('product-card').count()).toBe(0);
+
+    // carol sees the same card, and the conversation is about the tote.
+    const cp = await openPanel(carol.page);
+    await openConversation(cp, 'Bob Buyer');
+    const theirs = messageWith(carol.page, ASK);
+    await theirs.getByTestId('product-card').getByRole('link', { name: 'Linen tote bag' }).waitFor(poll);
+    await cp.getByTestId('conversation-product').getByText('Linen tote bag').waitFor();
+    await screenshot(carol.page, 'desktop-product-message.png');
+    await audit(carol.page, 'desktop panel with a product card');
+    await theirs.getByTestId('product-card').getByRole('link', { name: 'Linen tote bag' }).click();
+    await carol.page.getByRole('heading', { name: 'Linen tote bag', level: 1 }).waitFor();
   });
 
   it('records a voice message (fake microphone), sends it as audio, and plays it inline with a scrubber on both sides', async () => {

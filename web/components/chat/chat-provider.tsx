@@ -38,8 +38,14 @@ export interface ChatContextValue {
   setOpen(open: boolean): void;
   activeId: string | null;
   setActiveId(id: string | null): void;
-  /** Opens (creating if needed) the direct conversation with a user in the panel. */
-  openDirect(userId: string): Promise<void>;
+  /**
+   * Opens (creating if needed) the direct conversation with a user in the panel; `productId`:
+   * started from that product's page, so the next message carries it (product-context.tsx).
+   */
+  openDirect(userId: string, options?: { productId?: string }): Promise<void>;
+  /** conversationId → the product the next message there is about (until sent or dismissed). */
+  productDrafts: Readonly<Record<string, string>>;
+  setProductDraft(conversationId: string, productId: string | null): void;
   typing: TypingStore;
   getToken(): Promise<string>;
   /** Registers a view showing a conversation (it gets marked read as messages arrive). */
@@ -87,6 +93,16 @@ export function ChatProvider({ me: meProp, children }: { me: SessionUser | null;
   const [openRestored, setOpenRestored] = useState(false);
   const [activeId, setActiveIdState] = useState<string | null>(null);
   const [announcement, setAnnouncement] = useState('');
+  const [productDrafts, setProductDrafts] = useState<Record<string, string>>({});
+  const setProductDraft = useCallback((conversationId: string, productId: string | null) => {
+    setProductDrafts((drafts) => {
+      if ((drafts[conversationId] ?? null) === productId) return drafts;
+      const next = { ...drafts };
+      if (productId === null) delete next[conversationId];
+      else next[conversationId] = productId;
+      return next;
+    });
+  }, []);
   const typing = useMemo(() => new TypingStore(), []);
   const getToken = useMemo(() => createTokenSource(), []);
   const viewing = useRef(new Map<string, number>());
@@ -273,7 +289,7 @@ export function ChatProvider({ me: meProp, children }: { me: SessionUser | null;
   useEffect(() => () => typing.dispose(), [typing]);
 
   const openDirect = useCallback(
-    async (userId: string) => {
+    async (userId: string, options: { productId?: string } = {}) => {
       const c = clientRef.current;
       if (!c) throw new Error('Sign in to chat.');
       const conversation = await c.http.createDirect(userId);
@@ -285,10 +301,11 @@ export function ChatProvider({ me: meProp, children }: { me: SessionUser | null;
       // A conversation new to this page: follow it from its current seq (a known one is followed already,
       // and moving its seq forward could skip events still on their way).
       if (!known) c.track(conversation.id, conversation.lastSeq);
+      if (options.productId) setProductDraft(conversation.id, options.productId);
       setActiveId(conversation.id);
       setOpen(true);
     },
-    [mutate, cache, setActiveId, setOpen],
+    [mutate, cache, setActiveId, setOpen, setProductDraft],
   );
 
   const value = useMemo<ChatContextValue>(
@@ -305,6 +322,8 @@ export function ChatProvider({ me: meProp, children }: { me: SessionUser | null;
       activeId,
       setActiveId,
       openDirect,
+      productDrafts,
+      setProductDraft,
       typing,
       getToken: () => getToken(),
       registerViewing,
@@ -314,7 +333,7 @@ export function ChatProvider({ me: meProp, children }: { me: SessionUser | null;
       announcement,
       presenceKnown: state?.status === 'connected' && state.transport === 'websocket',
     }),
-    [me, client, state, outboxVersion, bumpOutbox, ready, open, openRestored, setOpen, activeId, setActiveId, openDirect, typing, getToken, registerViewing, markRead, announcement],
+    [me, client, state, outboxVersion, bumpOutbox, ready, open, openRestored, setOpen, activeId, setActiveId, openDirect, productDrafts, setProductDraft, typing, getToken, registerViewing, markRead, announcement],
   );
 
   return (

@@ -4,6 +4,8 @@ import { forwardRef, useEffect, useImperativeHandle, useLayoutEffect, useRef, us
 import { useChat } from './chat-provider';
 import { CloseIcon, PaperclipIcon } from './icons';
 import { canRecord, MicButton, VoiceRecorder, voiceCaption, type Recording } from './voice';
+import { findProduct } from '@/lib/products';
+import { ProductCard, withProduct } from './product-context';
 
 /** Re-send `typing.start` at most this often while the user keeps typing. */
 const TYPING_REFRESH_MS = 3000;
@@ -44,7 +46,8 @@ export const Composer = forwardRef<ComposerHandle, {
   onCancelReply(): void;
   onSent(): void;
 }>(function Composer({ conversationId, replyTo, onCancelReply, onSent }, ref) {
-  const { client, bumpOutbox, applyMessage } = useChat();
+  const { client, bumpOutbox, applyMessage, productDrafts, setProductDraft } = useChat();
+  const draftProduct = productDrafts[conversationId] ? findProduct(productDrafts[conversationId]!) : undefined;
   const [text, setText] = useState('');
   const [uploads, setUploads] = useState<Upload[]>([]);
   const [error, setError] = useState<string | null>(null);
@@ -138,7 +141,10 @@ export const Composer = forwardRef<ComposerHandle, {
     const typed = text.trim();
     if (!typed && ready.length === 0) return;
     // The service needs some text: a files-only message is captioned with their names.
-    const body = typed || `📎 ${ready.map((a) => a.filename).join(', ')}`;
+    const caption = typed || `📎 ${ready.map((a) => a.filename).join(', ')}`;
+    // Started from a product page: the message carries the product's link (shown as its card).
+    const body = draftProduct ? withProduct(caption, draftProduct.id) : caption;
+    if (draftProduct) setProductDraft(conversationId, null);
     const { done } = client.send({
       conversationId,
       body,
@@ -203,6 +209,15 @@ export const Composer = forwardRef<ComposerHandle, {
             <span className="quote-text">{replyTo.preview}</span>
           </div>
           <button type="button" className="icon-button" onClick={onCancelReply} aria-label="Cancel reply">
+            <CloseIcon />
+          </button>
+        </div>
+      )}
+      {draftProduct && (
+        <div className="product-draft" data-testid="product-draft">
+          <span className="muted small">About</span>
+          <ProductCard product={draftProduct} compact testId="product-draft-card" />
+          <button type="button" className="icon-button" aria-label={`Do not attach ${draftProduct.name}`} onClick={() => setProductDraft(conversationId, null)}>
             <CloseIcon />
           </button>
         </div>

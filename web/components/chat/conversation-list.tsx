@@ -3,6 +3,7 @@ import type { Conversation } from '@chat/protocol';
 import { Avatar } from './avatar';
 import { conversationTitle, firstName, memberName, otherMember, previewText } from './cache';
 import { useChat } from './chat-provider';
+import { currentOrigin, splitProduct } from './product-context';
 
 function relative(iso: string): string {
   const date = new Date(iso);
@@ -15,6 +16,7 @@ function relative(iso: string): string {
 
 export function ConversationList({ conversations, activeId, onOpen }: { conversations: Conversation[]; activeId: string | null; onOpen(id: string): void }) {
   const { me, presenceKnown } = useChat();
+  const origin = currentOrigin();
   const meId = me!.id;
   if (conversations.length === 0) {
     return <p className="muted empty">No conversations yet. Open a product and message its seller.</p>;
@@ -55,7 +57,7 @@ export function ConversationList({ conversations, activeId, onOpen }: { conversa
                 <span className="conversation-item-bottom">
                   <span className="conversation-item-preview">
                     {from && <span className="muted">{from}: </span>}
-                    {previewText(last)}
+                    {productPreview(last, origin) ?? previewText(last)}
                   </span>
                   {unread > 0 && (
                     <span className="badge" data-testid="unread-badge" aria-hidden="true">
@@ -70,4 +72,11 @@ export function ConversationList({ conversations, activeId, onOpen }: { conversa
       })}
     </ul>
   );
+}
+
+/** A message about a product: its text, then the product's name (not the link). */
+function productPreview(message: Conversation['lastMessage'], origin: string | null): string | null {
+  const split = message && !message.deletedAt ? splitProduct(message.body, origin) : null;
+  if (!split) return null;
+  return split.text ? `${split.text} · ${split.product.name}` : split.product.name;
 }

@@ -9,6 +9,8 @@ import { conversationTitle, DELETED_TEXT, flattenPages, historyGetKey, HISTORY_P
 import { useChat } from './chat-provider';
 import { Composer, type ComposerHandle, type ReplyTarget } from './composer';
 import { MessageItem, type DisplayMessage, type MessageActions } from './message-item';
+import { currentOrigin, ProductCard, splitProduct } from './product-context';
+import { findProduct } from '@/lib/products';
 
 /** Within this many pixels of the bottom counts as "at the bottom" (new messages keep it there). */
 const STICKY_PX = 80;
@@ -42,8 +44,9 @@ function preview(body: string | null): string {
 }
 
 export function ConversationView({ conversation, onBack, backOnNarrowOnly, autoFocus }: { conversation: Conversation; onBack?: () => void; backOnNarrowOnly?: boolean; autoFocus?: boolean }) {
-  const { client, me, outboxVersion, bumpOutbox, registerViewing, markRead, presenceKnown } = useChat();
+  const { client, me, outboxVersion, bumpOutbox, registerViewing, markRead, presenceKnown, productDrafts } = useChat();
   const [showMembers, setShowMembers] = useState(false);
+  const origin = currentOrigin();
   const meId = me!.id;
   const id = conversation.id;
   const [replyTo, setReplyTo] = useState<ReplyTarget | null>(null);
@@ -82,6 +85,7 @@ export function ConversationView({ conversation, onBack, backOnNarrowOnly, autoF
     const toDisplay = (m: Message): DisplayMessage => {
       const parent = m.replyToId ? (m.replyTo ?? (byId.get(m.replyToId) ? { id: m.replyToId, senderId: byId.get(m.replyToId)!.senderId, preview: byId.get(m.replyToId)!.body } : null)) : null;
       const mine = m.senderId === meId;
+      const withProduct = m.deletedAt ? null : splitProduct(m.body, origin);
       return {
         key: m.clientMsgId || m.id,
         id: m.id,
@@ -90,7 +94,8 @@ export function ConversationView({ conversation, onBack, backOnNarrowOnly, autoF
         senderId: m.senderId,
         senderName: memberName(conversation, m.senderId),
         senderImage: member(m.senderId)?.image ?? null,
-        body: m.deletedAt ? null : m.body,
+        body: m.deletedAt ? null : (withProduct?.text ?? m.body),
+        product: withProduct?.product ?? null,
         deleted: m.deletedAt !== null || m.body === null,
         edited: m.editedAt !== null,
         createdAt: m.createdAt,
@@ -118,7 +123,8 @@ export function ConversationView({ conversation, onBack, backOnNarrowOnly, autoF
         senderId: meId,
         senderName: me?.name ?? meId,
         senderImage: me?.image ?? null,
-        body: item.body,
+        body: splitProduct(item.body, origin)?.text ?? item.body,
+        product: splitProduct(item.body, origin)?.product ?? null,
         deleted: false,
         edited: false,
         createdAt: item.createdAt,
@@ -133,7 +139,17 @@ export function ConversationView({ conversation, onBack, backOnNarrowOnly, autoF
     }
     return shown;
     // outboxVersion: the outbox lives in the client; re-read it when it changes.
-  }, [messages, client, id, outboxVersion, conversation, byId, meId, me, member]);
+  }, [messages, client, id, outboxVersion, conversation, byId, meId, me, member, origin]);
+
+  // The product this conversation is about: the one the chat was just started from (until its
+  // message is sent), else the latest one a message carries.
+  const draftId = productDrafts[id];
+  const topic = useMemo(() => {
+    const draft = draftId ? findProduct(draftId) : undefined;
+    if (draft) return draft;
+    for (let i = display.length - 1; i >= 0; i--) if (display[i]!.product && !display[i]!.deleted) return display[i]!.product;
+    return null;
+  }, [display, draftId]);
 
   // Keep the view pinned to the bottom when it was there; keep the reading position when older pages load above.
   const firstKey = display[0]?.key;
@@ -291,6 +307,12 @@ export function ConversationView({ conversation, onBack, backOnNarrowOnly, autoF
           )}
         </div>
       </header>
+      {topic && (
+        <div className="conversation-product" data-testid="conversation-product">
+          <span className="muted small">About</span>
+          <ProductCard product={topic} compact testId="conversation-product-card" />
+        </div>
+      )}
       {showMembers && !other && (
         <ul
           className="member-list"

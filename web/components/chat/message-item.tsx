@@ -1,5 +1,7 @@
 'use client';
 import type { AttachmentRef, ReactionSummary } from '@chat/protocol';
+import type { Product } from '@/lib/products';
+import { useRouter } from 'next/navigation';
 import { useCallback, useEffect, useRef, useState, type KeyboardEvent, type MouseEvent } from 'react';
 import { Attachment } from './attachment';
 import { Avatar } from './avatar';
@@ -7,6 +9,7 @@ import { DELETED_TEXT, type Tick } from './cache';
 import { ClockIcon, EditIcon, MoreIcon, ReplyIcon, SmileIcon, TrashIcon } from './icons';
 import { MessageToolbar, type ToolbarItem } from './message-toolbar';
 import { isVoiceCaption } from './voice';
+import { ProductCard } from './product-context';
 
 export const QUICK_REACTIONS = ['👍', '❤️', '😂', '🎉', '😮'] as const;
 
@@ -20,7 +23,10 @@ export interface DisplayMessage {
   senderId: string;
   senderName: string;
   senderImage: string | null;
+  /** The text as shown: without the product link line when `product` is set. */
   body: string | null;
+  /** The storefront product this message is about (its link was the body's last line). */
+  product: Product | null;
   deleted: boolean;
   edited: boolean;
   createdAt: string;
@@ -80,6 +86,7 @@ export interface MessageActions {
  * status; the others keep them for screen readers only.
  */
 export function MessageItem({ message, me, showSender, showMeta, actions }: { message: DisplayMessage; me: string; showSender: boolean; showMeta: boolean; actions: MessageActions }) {
+  const router = useRouter();
   const [editing, setEditing] = useState(false);
   const [draft, setDraft] = useState(message.body ?? '');
   const [confirmDelete, setConfirmDelete] = useState(false);
@@ -169,11 +176,11 @@ export function MessageItem({ message, me, showSender, showMeta, actions }: { me
           );
         }),
     });
-    if (message.replyTo) {
-      const target = message.replyTo.id;
-      toolbar.push({ key: 'original', label: 'Show the quoted message', icon: <QuoteIcon />, onSelect: () => actions.jumpTo(target) });
-    }
-    if (message.mine) {
+    // Everything else is in one "More" menu, so the toolbar stays three buttons wide (it sits
+    // beside the bubble) and the message one tab stop.
+    const replyTarget = message.replyTo?.id ?? null;
+    const product = message.deleted ? null : message.product;
+    if (replyTarget || product || message.mine) {
       toolbar.push({
         key: 'more',
         label: 'More actions',
@@ -190,28 +197,42 @@ export function MessageItem({ message, me, showSender, showMeta, actions }: { me
             </>
           ) : (
             <>
-              <button type="button" role="menuitem" tabIndex={-1} className="menu-item" onClick={() => { close(false); setEditing(true); }}>
-                <EditIcon /> Edit
-              </button>
-              {seen && (
+              {replyTarget && (
+                <button type="button" role="menuitem" tabIndex={-1} className="menu-item" onClick={() => { close(); actions.jumpTo(replyTarget); }}>
+                  <QuoteIcon /> Show the quoted message
+                </button>
+              )}
+              {product && (
+                <button type="button" role="menuitem" tabIndex={-1} className="menu-item" onClick={() => { close(false); router.push(`/products/${product.id}`); }}>
+                  Open {product.name}
+                </button>
+              )}
+              {message.mine && (
+                <button type="button" role="menuitem" tabIndex={-1} className="menu-item" onClick={() => { close(false); setEditing(true); }}>
+                  <EditIcon /> Edit
+                </button>
+              )}
+              {message.mine && seen && (
                 <button type="button" role="menuitem" tabIndex={-1} className="menu-item" onClick={() => { close(false); setShowSeen(true); }}>
                   Seen by {seen.names.length} of {seen.of}…
                 </button>
               )}
-              <button
-                type="button"
-                role="menuitem"
-                tabIndex={-1}
-                className="menu-item"
-                onClick={(event) => {
-                  setConfirmDelete(true);
-                  // The menu re-renders with the confirmation; keep focus in it.
-                  const menu = (event.currentTarget as HTMLElement).closest('[role="menu"]');
-                  requestAnimationFrame(() => menu?.querySelector<HTMLElement>('[role="menuitem"]')?.focus());
-                }}
-              >
-                <TrashIcon /> Delete…
-              </button>
+              {message.mine && (
+                <button
+                  type="button"
+                  role="menuitem"
+                  tabIndex={-1}
+                  className="menu-item"
+                  onClick={(event) => {
+                    setConfirmDelete(true);
+                    // The menu re-renders with the confirmation; keep focus in it.
+                    const menu = (event.currentTarget as HTMLElement).closest('[role="menu"]');
+                    requestAnimationFrame(() => menu?.querySelector<HTMLElement>('[role="menuitem"]')?.focus());
+                  }}
+                >
+                  <TrashIcon /> Delete…
+                </button>
+              )}
             </>
           ),
       });
@@ -241,7 +262,7 @@ export function MessageItem({ message, me, showSender, showMeta, actions }: { me
           <div className="bubble" onClick={onBubbleClick} data-testid="bubble">
             <span className="sr-only">{senderLabel}: </span>
             {message.replyTo && (
-              // The toolbar's "Show the quoted message" is the keyboard path: one tab stop per message.
+              // The More menu's "Show the quoted message" is the keyboard path: one tab stop per message.
               <button type="button" className="quote" tabIndex={-1} onClick={() => actions.jumpTo(message.replyTo!.id)}>
                 <span className="quote-sender">
                   <span className="sr-only">Reply to </span>
@@ -285,6 +306,7 @@ export function MessageItem({ message, me, showSender, showMeta, actions }: { me
                 {message.body}
               </p>
             )}
+            {!message.deleted && message.product && <ProductCard product={message.product} tabbable={false} />}
             {!message.deleted && message.attachments.length > 0 && (
               <div className="attachments">
                 {message.attachments.map((a) => (

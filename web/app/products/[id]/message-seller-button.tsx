@@ -3,7 +3,7 @@ import { usePathname, useRouter } from 'next/navigation';
 import { useState } from 'react';
 import { useChat } from '@/components/chat/chat-provider';
 
-export function MessageSellerButton({ sellerId, sellerName }: { sellerId: string; sellerName: string }) {
+export function MessageSellerButton({ sellerId, sellerName, productId }: { sellerId: string; sellerName: string; productId: string }) {
   const { me, openDirect } = useChat();
   const router = useRouter();
   const pathname = usePathname();
@@ -18,7 +18,8 @@ export function MessageSellerButton({ sellerId, sellerName }: { sellerId: string
     setBusy(true);
     setError(null);
     try {
-      await openDirect(sellerId);
+      // The chat starts about this product: the first message carries it as a card.
+      await openDirect(sellerId, { productId });
     } catch (e) {
       setError(e instanceof Error ? e.message : 'Could not open the chat.');
     } finally {

@@ -34,7 +34,7 @@ export default async function ProductPage({ params }: { params: Promise<{ id: st
               <strong>{product.sellerName}</strong>
             </div>
           </div>
-          <MessageSellerButton sellerId={product.sellerId} sellerName={product.sellerName} />
+          <MessageSellerButton sellerId={product.sellerId} sellerName={product.sellerName} productId={product.id} />
         </div>
       </div>
     </article>
