@@ -118,14 +118,20 @@ async function stopInstance(instance: Instance): Promise<void> {
   await gone;
 }
 
-async function metricsOf(instance: Instance): Promise<{ cpu: number; decoded: number; framesOut: number }> {
+async function metricsOf(instance: Instance): Promise<{ cpu: number; decoded: number; framesOut: number; gapFilled: number; relayed: number }> {
   const text = await (await fetch(`${instance.http}/metrics`)).text();
   const read = (name: string) => {
     let total = 0;
     for (const line of text.split('\n')) if (line.startsWith(name) && (line[name.length] === '{' || line[name.length] === ' ')) total += Number(line.slice(line.lastIndexOf(' ') + 1));
     return total;
   };
-  return { cpu: read('process_cpu_seconds_total'), decoded: read('chat_bus_events_received_total'), framesOut: read('chat_ws_frames_out_total') };
+  return {
+    cpu: read('process_cpu_seconds_total'),
+    decoded: read('chat_bus_events_received_total'),
+    framesOut: read('chat_ws_frames_out_total'),
+    gapFilled: read('chat_gap_filled_events_total'),
+    relayed: read('chat_bus_outbox_relayed_total'),
+  };
 }
 
 interface Client {
@@ -245,7 +251,7 @@ async function runOne(bus: 'pg' | 'nats', n: number): Promise<Record<string, str
     const after = await Promise.all(instances.map(metricsOf));
     const per = after.map((end, i) => {
       const start = before[i]!;
-      return { cpu: end.cpu - start.cpu, decoded: end.decoded - start.decoded, framesOut: end.framesOut - start.framesOut };
+      return { cpu: end.cpu - start.cpu, decoded: end.decoded - start.decoded, framesOut: end.framesOut - start.framesOut, gapFilled: end.gapFilled - start.gapFilled, relayed: end.relayed - start.relayed };
     });
     const sum = (f: (x: (typeof per)[number]) => number) => per.reduce((t, x) => t + f(x), 0);
     const sorted = latencies.sort((x, y) => x - y);
@@ -260,6 +266,8 @@ async function runOne(bus: 'pg' | 'nats', n: number): Promise<Record<string, str
       'cpu s/instance': +(sum((x) => x.cpu) / n).toFixed(2),
       'cpu ms/delivered frame (fleet)': +((sum((x) => x.cpu) * 1000) / Math.max(1, latencies.length)).toFixed(3),
       delivered: latencies.length,
+      'gap-filled (fleet)': sum((x) => x.gapFilled),
+      'relayed (fleet)': sum((x) => x.relayed),
       'p50 ms': percentile(sorted, 50),
       'p99 ms': percentile(sorted, 99),
     };

@@ -47,6 +47,8 @@ export interface ChatApp {
 }
 
 const CREATED_AT = '"createdAt":"';
+/** On the NATS bus, how long a room waits for a missing seq before reading the gap from the database. */
+const NATS_GAP_GRACE_MS = 30;
 
 /** Commit → passed to this instance's sockets, for message.created frames (read without parsing the frame). */
 function observeFanoutLag(frame: string, metrics: ReturnType<typeof createMetrics>): void {
@@ -147,6 +149,8 @@ export async function buildApp(config: Readonly<Config>, logger: Logger = create
     (n) => metrics.phantomEvents.inc(n),
     bus,
     (n) => metrics.busDuplicateEvents.inc(n),
+    // Two instances' publishes of one conversation may cross on NATS: wait a moment before a read.
+    config.bus === 'nats' ? NATS_GAP_GRACE_MS : 0,
   );
   metrics.sizes.rooms = () => rooms.size;
   metrics.sizes.sendQueue = () => chat.sendBacklog;

@@ -7,14 +7,15 @@
  * payload carries the full target and receivers act on that. An instance subscribes to
  * `<prefix>.*.c.<id>` for each conversation its sockets hold and `<prefix>.*.u.<key>` for
  * each user with a socket here (`watch`/`unwatch`), with core subscriptions: JetStream
- * stores what is published on `ev.` (so each publish is acknowledged, and de-duplicated by
- * its `Nats-Msg-Id`), and delivery to the instances is the subject's ordinary fan-out.
+ * stores what is published on `ev.`, de-duplicated by its `Nats-Msg-Id`, and delivery to the
+ * instances is the subject's ordinary fan-out.
  *
  * Nothing committed is lost between commit and publish: every event and control is written
  * to the outbox in its own transaction (db/bus-outbox.ts). Right after the commit, the
- * writing instance publishes it (with its frame) and deletes the rows once JetStream
- * acknowledged; any instance's relay (nats-outbox.ts) publishes rows older than a bound by
- * reference (frame null: receivers read the row). Message ids are `<conversationId>:<seq>`
+ * writing instance publishes it (with its frame) and deletes the rows once a flush confirmed
+ * that the server routed them; any instance's relay (nats-outbox.ts) publishes rows older
+ * than a bound by reference (frame null: receivers read the row), each acknowledged by
+ * JetStream. Message ids are `<conversationId>:<seq>`
  * for events and `s:<outbox id>` for controls, so the writer's and the relay's publishes of
  * one event are one message in the stream. A subscriber may still see both copies (core
  * delivery happens before de-duplication): rooms pass each seq once (ws/rooms.ts).
@@ -27,7 +28,7 @@ import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Database, Executor } from '@chat/db';
 import { jetstream, jetstreamManager, DiscardPolicy, RetentionPolicy, StorageType, type JetStreamClient } from '@nats-io/jetstream';
-import { connect, credsAuthenticator, nanos, type NatsConnection, type NodeConnectionOptions, type Subscription } from '@nats-io/transport-node';
+import { connect, credsAuthenticator, headers, nanos, type NatsConnection, type NodeConnectionOptions, type Subscription } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { deleteOutbox, writeOutboxEvents, writeOutboxSignals } from '../db/bus-outbox.ts';
 import type { Bus, BusListener, Signal, SqlNotifyTarget, StreamEvent } from './bus.ts';
@@ -40,9 +41,10 @@ const MAX_INLINE_FRAME_BYTES = 16 * 1024;
 const DUPLICATE_WINDOW_MS = 2 * 60_000;
 /** The stream is a de-duplicating hand-off, not history (PostgreSQL is): keep a few minutes. */
 const STREAM_MAX_AGE_MS = 10 * 60_000;
-/** Outbox rows deleted per statement at most, and how long acknowledged rows wait for company. */
+/** Outbox rows deleted per statement at most, and how long confirmed rows wait for company. */
 const DELETE_BATCH = 1000;
 const DELETE_DELAY_MS = 20;
+const FLUSH_TIMEOUT_MS = 5000;
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export interface NatsBusOptions {
@@ -284,13 +286,13 @@ export class NatsBus implements Bus {
     db.transaction = wrapped;
   }
 
-  /** The writer's publish, right after commit: frames inline; rows deleted once acknowledged. */
+  /** The writer's publish, right after commit: frames inline; rows deleted once the server confirmed. */
   private async publishCommitted(events: StreamEvent[], signals: Signal[], signalIds: number[]): Promise<void> {
     const outgoing: Outgoing[] = [
       ...events.map((e) => ({ subject: this.subject('ev', `c:${e.conversationId}`), record: eventRecord(e), msgID: `${e.conversationId}:${e.seq}` })),
       ...signals.map((s, i) => ({ subject: this.subject('ev', s.target), record: signalRecord(s), msgID: `s:${signalIds[i]}` })),
     ];
-    if (!(await this.send(outgoing))) return; // the relay publishes them after the bound
+    if (!(await this.sendFast(outgoing))) return; // the relay publishes them after the bound
     this.done.events.push(...events.map((e) => ({ conversationId: e.conversationId, seq: e.seq })));
     this.done.signalIds.push(...signalIds);
     if (this.done.events.length + this.done.signalIds.length >= DELETE_BATCH) void this.deleteDone();
@@ -298,7 +300,7 @@ export class NatsBus implements Bus {
   }
 
   /**
-   * Deletes the rows of what JetStream acknowledged, many publishes in one statement. A row
+   * Deletes the rows of what the server confirmed, many publishes in one statement. A row
    * whose delete is lost (a crash in these milliseconds) is published once more by the relay,
    * which the stream and the rooms de-duplicate.
    */
@@ -331,7 +333,42 @@ export class NatsBus implements Bus {
     if (!(await this.send(outgoing))) throw new Error('nats bus: relay publish not acknowledged');
   }
 
-  /** Publishes in order (pipelined) and waits for every acknowledgement; false if any failed. */
+  /**
+   * The writer's publish: in order, each with its `Nats-Msg-Id` header (the stream
+   * de-duplicates on it whoever publishes) but without asking for JetStream's
+   * acknowledgement, then one flush: once the server answered it, it has routed every
+   * message to the subscribers, which is what live delivery needs. Skipped while
+   * disconnected (nothing would be delivered; the relay publishes after the bound).
+   */
+  private async sendFast(outgoing: Outgoing[]): Promise<boolean> {
+    const nc = this.nc;
+    const { metrics, log } = this.options;
+    if (outgoing.length === 0) return true;
+    if (!nc || !this.listening) return false;
+    const started = performance.now();
+    try {
+      for (const o of outgoing) {
+        const h = headers();
+        h.set('Nats-Msg-Id', o.msgID);
+        nc.publish(o.subject, `[${o.record}]`, { headers: h });
+      }
+      await new Promise<void>((resolve, reject) => {
+        const timer = setTimeout(() => reject(new Error('flush timed out')), FLUSH_TIMEOUT_MS);
+        nc.flush().then(
+          () => (clearTimeout(timer), resolve()),
+          (error: unknown) => (clearTimeout(timer), reject(error)),
+        );
+      });
+    } catch (error) {
+      metrics?.publishFailures(outgoing.length);
+      log.warn({ err: error, messages: outgoing.length }, 'nats bus: publish not confirmed; the outbox relay publishes it');
+      return false;
+    }
+    metrics?.publishSeconds((performance.now() - started) / 1000);
+    return true;
+  }
+
+  /** The relay's publish: pipelined JetStream publishes, each acknowledged; false if any failed. */
   private async send(outgoing: Outgoing[]): Promise<boolean> {
     const js = this.js;
     const { metrics, log } = this.options;

@@ -45,6 +45,8 @@ interface Room {
   subscribers: Set<Subscriber>;
   pending: Map<number, Pending>;
   filling: boolean;
+  /** Set while a missing seq is given `gapGraceMs` to arrive before the database is read. */
+  graceTimer: NodeJS.Timeout | null;
 }
 
 const FILL_PAGE = 500;
@@ -74,6 +76,12 @@ export class Rooms {
     private readonly interest: Interest = EVERYTHING,
     /** Called with the number of events delivered again (seq already passed on) and dropped here. */
     private readonly onDuplicate?: (events: number) => void,
+    /**
+     * How long a missing seq may take to arrive before the gap is read from the database.
+     * 0 on a bus that delivers in commit order (PgBus: a missing seq is lost); a broker fed
+     * by several writers (NATS) delivers two instances' commits in either order.
+     */
+    private readonly gapGraceMs = 0,
   ) {}
 
   get size(): number {
@@ -88,7 +96,7 @@ export class Rooms {
     let room = this.rooms.get(conversationId);
     if (!room) {
       const watched = this.interest.watch(`c:${conversationId}`);
-      room = { id: conversationId, watched, seq: null, subscribers: new Set(), pending: new Map(), filling: false };
+      room = { id: conversationId, watched, seq: null, subscribers: new Set(), pending: new Map(), filling: false, graceTimer: null };
       this.rooms.set(conversationId, room);
     }
     room.subscribers.add(subscriber);
@@ -100,6 +108,7 @@ export class Rooms {
     if (!room) return;
     room.subscribers.delete(subscriber);
     if (room.subscribers.size === 0) {
+      if (room.graceTimer) clearTimeout(room.graceTimer);
       this.rooms.delete(conversationId);
       this.interest.unwatch(`c:${conversationId}`);
     }
@@ -182,7 +191,13 @@ export class Rooms {
       this.onLive?.(next.frame);
     }
     for (const pendingSeq of room.pending.keys()) if (pendingSeq <= seq) room.pending.delete(pendingSeq);
-    if (room.pending.size > 0) void this.fill(room);
+    if (room.pending.size === 0) return;
+    // A by-reference event must be read now; a missing one may still be on its way.
+    if (this.gapGraceMs === 0 || room.pending.has(seq + 1)) return void this.fill(room);
+    room.graceTimer ??= setTimeout(() => {
+      room.graceTimer = null;
+      if (this.rooms.get(room.id) === room && room.pending.size > 0) void this.fill(room);
+    }, this.gapGraceMs);
   }
 
   /** Encodes once; every subscriber's socket writes the same bytes (or skips them). */

@@ -29,9 +29,11 @@ class Recorder implements Subscriber {
   }
 }
 
-function setup(committed: LoadedEvent[]) {
+function setup(committed: LoadedEvent[], gapGraceMs = 0) {
   const loads: number[] = [];
   const dropped: number[] = [];
+  const duplicates: number[] = [];
+  const watched: string[] = [];
   const rooms = new Rooms(
     async (_id, after, limit) => {
       loads.push(after);
@@ -41,8 +43,11 @@ function setup(committed: LoadedEvent[]) {
     undefined,
     undefined,
     (n) => dropped.push(n),
+    { watch: async (key) => void watched.push(`+${key}`), unwatch: (key) => void watched.push(`-${key}`) },
+    (n) => duplicates.push(n),
+    gapGraceMs,
   );
-  return { rooms, loads, dropped };
+  return { rooms, loads, dropped, duplicates, watched };
 }
 
 const settle = () => new Promise((resolve) => setTimeout(resolve, 0));
@@ -122,6 +127,49 @@ describe('Rooms', () => {
     expect(seen).toEqual([{ kind: 'removed', userId: 'b' }]);
     rooms.broadcast(ID, '{"type":"typing"}', 't');
     expect([typist.signals, other.signals]).toEqual([[], ['{"type":"typing"}']]);
+  });
+
+  it('registers interest with the first subscriber and drops it with the last; a user with the first and last socket', () => {
+    const { rooms, watched } = setup(stream(1));
+    const [a, b] = [new Recorder('a'), new Recorder('b')];
+    void rooms.join(ID, a);
+    void rooms.join(ID, b);
+    rooms.leave(ID, a);
+    rooms.leave(ID, b);
+    rooms.holdUser('a');
+    rooms.holdUser('a');
+    rooms.releaseUser('a');
+    rooms.releaseUser('a');
+    expect(watched).toEqual([`+c:${ID}`, `-c:${ID}`, '+u:a', '-u:a']);
+  });
+
+  it('drops a seq delivered twice before any subscriber sees it, and counts it', () => {
+    const committed = stream(2);
+    const { rooms, duplicates, loads } = setup(committed);
+    const s = new Recorder('u');
+    void rooms.join(ID, s);
+    rooms.initialize(ID, 0);
+    for (const e of [committed[0]!, committed[0]!, committed[1]!, committed[0]!]) rooms.onEvents([{ conversationId: ID, seq: e.seq, frame: e.frame, access: null }]);
+    expect(s.seqs).toEqual([1, 2]);
+    expect(duplicates).toEqual([1, 1]);
+    expect(loads).toEqual([]);
+  });
+
+  it('with a grace, waits for a missing seq that arrives late instead of reading the store; reads it once the grace is over', async () => {
+    const committed = stream(4);
+    const { rooms, loads } = setup(committed, 20);
+    const s = new Recorder('u');
+    void rooms.join(ID, s);
+    rooms.initialize(ID, 0);
+    // Two writers' publishes crossed: 2 before 1.
+    rooms.onEvents([{ conversationId: ID, seq: 2, frame: committed[1]!.frame, access: null }]);
+    rooms.onEvents([{ conversationId: ID, seq: 1, frame: committed[0]!.frame, access: null }]);
+    expect(s.seqs).toEqual([1, 2]);
+    // 3 never comes: after the grace, the store closes the gap.
+    rooms.onEvents([{ conversationId: ID, seq: 4, frame: committed[3]!.frame, access: null }]);
+    expect(loads).toEqual([]);
+    await until(() => s.seqs.length === 4);
+    expect([s.seqs, loads]).toEqual([[1, 2, 3, 4], [2]]);
   });
 
   it('forgets a room when its last subscriber leaves', () => {
