@@ -108,7 +108,7 @@ export function renderCompare(data: CompareData): string {
     ]);
   }
   rows.push([
-    'lost / duplicate / out-of-order deliveries, send errors (all rounds)',
+    'deliveries owed 15 s after the last step / duplicates / out of order, send errors (all rounds)',
     ...systems.map((s) => {
       const l = ladders(s);
       const sum = (f: (x: LadderRun) => number) => l.reduce((a, x) => a + f(x), 0);

@@ -188,7 +188,8 @@ for (let roundNo = 1; roundNo <= rounds; roundNo++) {
         const sql = postgres(cluster.databaseUrl!, { max: 1, onnotice: () => {} });
         try {
           const pg = await pgCpuSource(sql, databaseUrl ? 'filtered' : 'tree');
-          const options: RunOptions = { ...base(system, cluster, 'fanout'), clients, roomSize, connectConcurrency: 200 };
+          // drainMs: after the last step, how long every acked message has to reach every member before it counts as not delivered.
+          const options: RunOptions = { ...base(system, cluster, 'fanout'), clients, roomSize, connectConcurrency: 200, drainMs: 15_000 };
           return await ladder(options, driverFor(options.driver), {
             rates,
             warmupSec,
