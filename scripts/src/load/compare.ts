@@ -17,6 +17,7 @@
  *                      [--report-rates 1000,2000] [--step-sec 10] [--warmup-sec 2] [--clients 1000]
  *                      [--room-size 10] [--big 10000 | --no-connects] [--database-url URL | --pg-bin DIR]
  *                      [--calm 60 --calm-wait 300] [--no-build] [--from-source] [--quiet]
+ *   pnpm bench:compare --render bench-results/compare-<time>.json    (the tables of an earlier run)
  * PostgreSQL: a throwaway embedded one (18) per run by default; --pg-bin DIR a throwaway server
  * from installed binaries (Debian's 15: /usr/lib/postgresql/15/bin); --database-url URL (or
  * BENCH_DATABASE_URL) an existing server, a fresh database on it per run. Writes
@@ -61,11 +62,17 @@ const { values } = parseArgs({
     'no-build': { type: 'boolean', default: false },
     'from-source': { type: 'boolean', default: false },
     quiet: { type: 'boolean', default: false },
+    render: { type: 'string' },
     help: { type: 'boolean', short: 'h' },
   },
 });
 if (values.help) {
   console.log((await import('node:fs')).readFileSync(new URL(import.meta.url), 'utf8').split('*/')[0]);
+  process.exit(0);
+}
+if (values.render) {
+  // Re-renders the tables of an earlier run from its JSON.
+  console.log(renderCompare(JSON.parse((await import('node:fs')).readFileSync(values.render, 'utf8')) as CompareData));
   process.exit(0);
 }
 
