@@ -8,7 +8,7 @@
  */
 import type { Browser, Locator, Page } from 'playwright-core';
 import postgres from 'postgres';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { axeAudit, type AxeViolation } from './support/axe.ts';
 import { bubbles, composer, DESKTOP, launchBrowser, messageWith, newSession, openConversation, openPanel, panel, PHONE, screenshot, sendMessage, signIn, type UserSession } from './support/browser.ts';
 
@@ -64,6 +64,13 @@ beforeAll(async () => {
   await signIn(carol, webUrl, 'carol', '/');
 });
 
+// A failed step leaves both screens behind, to see why.
+afterEach(async (context) => {
+  if (context.task.result?.state !== 'fail') return;
+  const name = context.task.name.replace(/[^a-z0-9]+/gi, '-').slice(0, 60);
+  for (const session of [bob, carol]) await screenshot(session.page, `failed-${name}-${session.name}.png`).catch(() => {});
+});
+
 afterAll(async () => {
   await browser?.close();
   await sql.end();
@@ -100,8 +107,10 @@ describe.sequential('the chat panel on a phone and a desktop', () => {
     await p.getByRole('heading', { name: 'Carol Seller' }).waitFor();
     const sheet = await box(p);
     expect(sheet).toEqual({ x: 0, y: 0, width: 390, height: 844 });
-    // The launcher is under the sheet: the header's close button closes it.
+    // The launcher is under the sheet: the header's close button closes it. The page behind is inert.
     expect(await page.getByTestId('chat-launcher').isVisible()).toBe(false);
+    expect(await p.getAttribute('aria-modal')).toBe('true');
+    expect(await page.evaluate(() => [document.querySelector<HTMLElement>('main')!.inert, document.querySelector<HTMLElement>('.site-header')!.inert])).toEqual([true, true]);
     const input = await box(composer(p));
     expect(inside(input, sheet)).toBe(true);
     await sendMessage(p, FIRST);
@@ -262,13 +271,83 @@ describe.sequential('the chat panel on a phone and a desktop', () => {
     expect(await activeLabel(page)).toBe('chat-launcher');
   });
 
+  it('does every message action from the keyboard alone: reply, react, edit, delete', async () => {
+    const { page } = carol;
+    const active = () =>
+      page.evaluate(() => {
+        const el = document.activeElement;
+        if (!el) return null;
+        if (el.getAttribute('role') === 'menuitem') return el.textContent!.trim();
+        return el.getAttribute('aria-label') ?? el.tagName;
+      });
+    await page.locator('[data-testid="chat-launcher"][data-ready="true"]').focus();
+    await page.keyboard.press('Enter');
+    const p = panel(page);
+    await p.getByRole('heading', { name: 'Bob Buyer' }).waitFor();
+    await expect.poll(active).toBe('TEXTAREA');
+    await page.keyboard.type('A first answer');
+    await page.keyboard.press('Enter');
+    await messageWith(page, 'A first answer').locator('[data-tick="sent"], [data-tick="delivered"], [data-tick="read"]').waitFor(poll);
+    // Back from the message box to the last message's toolbar: Reply.
+    await page.keyboard.press('Shift+Tab');
+    await page.keyboard.press('Shift+Tab');
+    expect(await active()).toBe('Reply');
+    await page.keyboard.press('Enter');
+    await p.getByTestId('reply-bar').waitFor();
+    expect(await active()).toBe('TEXTAREA');
+    await page.keyboard.type('Replied by keybaord');
+    await page.keyboard.press('Enter');
+    const reply = messageWith(page, 'Replied by keybaord');
+    await reply.locator('.quote').waitFor(poll);
+    await reply.locator('[data-tick="sent"], [data-tick="delivered"], [data-tick="read"]').waitFor(poll);
+    // React: the reactions menu, Enter on 👍.
+    await page.keyboard.press('Shift+Tab');
+    await page.keyboard.press('Shift+Tab');
+    await page.keyboard.press('ArrowRight');
+    expect(await active()).toBe('React');
+    await page.keyboard.press('Enter');
+    expect(await active()).toBe('React with 👍');
+    await page.keyboard.press('Enter');
+    await reply.getByRole('button', { name: /^👍 1 reaction/ }).waitFor(poll);
+    // Edit: More, down to Edit (after "Show the quoted message"), fix the typo, Enter.
+    await page.keyboard.press('ArrowRight');
+    expect(await active()).toBe('More actions');
+    await page.keyboard.press('Enter');
+    expect(await active()).toBe('Show the quoted message');
+    await page.keyboard.press('ArrowDown');
+    await page.keyboard.press('Enter');
+    expect(await active()).toBe('TEXTAREA');
+    await page.keyboard.press('ControlOrMeta+a');
+    await page.keyboard.type('Replied by keyboard');
+    await page.keyboard.press('Enter');
+    const edited = messageWith(page, 'Replied by keyboard');
+    await edited.getByText('edited').waitFor(poll);
+    await expect.poll(active).toBe('More actions');
+    // Delete: More, End (Delete…), Enter, then confirm.
+    await page.keyboard.press('Enter');
+    await page.keyboard.press('End');
+    expect(await active()).toBe('Delete…');
+    await page.keyboard.press('Enter');
+    await expect.poll(active).toBe('Delete for everyone');
+    await page.keyboard.press('Enter');
+    await p.getByText('Message deleted').last().waitFor(poll);
+    expect(await bubbles(p, 'Replied by keyboard').count()).toBe(0);
+    await screenshot(page, 'desktop-keyboard-actions.png');
+    // Focus stayed in the panel: Escape closes it, back to the launcher.
+    await page.keyboard.press('Escape');
+    await p.waitFor({ state: 'detached' });
+    expect(await page.evaluate(() => document.activeElement?.getAttribute('data-testid'))).toBe('chat-launcher');
+  });
+
   it("keeps a message's toolbar off its neighbours' time and ticks", async () => {
     const { page } = carol;
     const p = await openPanel(page);
     await p.getByRole('heading', { name: 'Bob Buyer' }).waitFor();
     const items = p.getByTestId('message');
     const n = await items.count();
-    for (const i of [n - 2, n - 1]) {
+    // The last two messages with actions (a deleted one has none).
+    const withActions = await items.evaluateAll((els) => els.map((el, i) => (el.querySelector('[role="toolbar"]') ? i : -1)).filter((i) => i >= 0));
+    for (const i of withActions.slice(-2)) {
       const item = items.nth(i);
       await item.hover();
       const toolbar = item.getByRole('toolbar');

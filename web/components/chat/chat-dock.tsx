@@ -1,7 +1,7 @@
 'use client';
 import Link from 'next/link';
 import { usePathname } from 'next/navigation';
-import { useEffect, useRef, type KeyboardEvent } from 'react';
+import { useEffect, useRef, useState, type KeyboardEvent } from 'react';
 import { useChat, useConversations } from './chat-provider';
 import { ChatIcon, CloseIcon } from './icons';
 import { Messenger } from './messenger';
@@ -36,6 +36,20 @@ function useVisualViewport(panel: React.RefObject<HTMLDivElement | null>, active
   }, [panel, active]);
 }
 
+/** True while `active` and the viewport is phone-sized (the panel is a full-screen sheet). */
+function useNarrow(active: boolean): boolean {
+  const [narrow, setNarrow] = useState(false);
+  useEffect(() => {
+    if (!active) return setNarrow(false);
+    const query = window.matchMedia('(max-width: 640px)');
+    const update = () => setNarrow(query.matches);
+    update();
+    query.addEventListener('change', update);
+    return () => query.removeEventListener('change', update);
+  }, [active]);
+  return narrow;
+}
+
 /** The floating launcher and panel on every page (except the full-page messages view). */
 export function ChatDock() {
   const { me, ready, open, openRestored, setOpen } = useChat();
@@ -47,6 +61,18 @@ export function ChatDock() {
   const unread = data?.totalUnread ?? 0;
   const hidden = isMessagesPath(pathname);
   useVisualViewport(panel, open && !hidden);
+  const sheet = useNarrow(open && !hidden);
+
+  // On a phone the open panel is a sheet over the whole page: the page behind it is inert
+  // (no focus, no screen reader), so Tab stays in the sheet and the dialog is modal.
+  useEffect(() => {
+    if (!sheet) return;
+    const behind = [...document.querySelectorAll<HTMLElement>('body > .site-header, body > main')];
+    for (const el of behind) el.inert = true;
+    return () => {
+      for (const el of behind) el.inert = false;
+    };
+  }, [sheet]);
 
   // Focus moves into the panel when the user opens it and back to the launcher when it closes.
   useEffect(() => {
@@ -78,7 +104,7 @@ export function ChatDock() {
     <div className={`dock${open ? ' dock-open' : ''}`}>
       {open && (
         // tabIndex -1: a click on a bare part of the panel keeps focus inside it, so Escape still reaches it.
-        <div ref={panel} className="panel" role="dialog" aria-modal="false" aria-labelledby="chat-panel-title" id="chat-panel" data-testid="chat-panel" tabIndex={-1} onKeyDown={onKeyDown}>
+        <div ref={panel} className="panel" role="dialog" aria-modal={sheet} aria-labelledby="chat-panel-title" id="chat-panel" data-testid="chat-panel" tabIndex={-1} onKeyDown={onKeyDown}>
           <div className="panel-header">
             <h2 id="chat-panel-title">Messages</h2>
             <div className="panel-header-actions">

@@ -241,7 +241,12 @@ export function ConversationView({ conversation, onBack, backOnNarrowOnly, autoF
       composer.current?.focus();
     },
     edit: (m, body) => m.id && client && run(client.edit(id, m.id, body)),
-    remove: (m) => m.id && client && run(client.remove(id, m.id)),
+    remove: (m) => {
+      if (!m.id || !client) return;
+      run(client.remove(id, m.id));
+      // Its toolbar goes with it: keep focus in the conversation (Escape still closes the panel).
+      composer.current?.focus();
+    },
     react: (m, emoji, add) => m.id && client && run(client.react(id, m.id, emoji, add)),
     retry: (m) => {
       if (!client) return;

@@ -146,7 +146,7 @@ export function MessageItem({ message, me, showSender, showMeta, actions }: { me
   const seen = message.seen;
   const seenText = seen && seen.names.length > 0 && message.tick !== 'read' ? `Seen by ${seen.names.length}` : null;
   const toolbar: ToolbarItem[] = [];
-  if (sent && !editing) {
+  if (sent) {
     toolbar.push({ key: 'reply', label: 'Reply', icon: <ReplyIcon />, onSelect: () => actions.reply(message) });
     const extra = message.reactions.map((r) => r.emoji).filter((e) => !(QUICK_REACTIONS as readonly string[]).includes(e));
     toolbar.push({
@@ -327,7 +327,8 @@ export function MessageItem({ message, me, showSender, showMeta, actions }: { me
               )}
             </div>
           </div>
-          {toolbar.length > 0 && <MessageToolbar label={`Actions for message from ${senderLabel}`} items={toolbar} align={message.mine ? 'start' : 'end'} onOpenChange={onMenuChange} />}
+          {/* Kept (hidden) while editing: focus returns to the button it left from. */}
+          {toolbar.length > 0 && <MessageToolbar label={`Actions for message from ${senderLabel}`} items={toolbar} align={message.mine ? 'start' : 'end'} onOpenChange={onMenuChange} hidden={editing} />}
         </div>
         {showSeen && seen && (
           <div

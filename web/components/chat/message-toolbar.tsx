@@ -38,7 +38,7 @@ export function moveFocus(event: KeyboardEvent<HTMLElement>, items: HTMLElement[
   return true;
 }
 
-export function MessageToolbar({ label, items, align, onOpenChange }: { label: string; items: ToolbarItem[]; align: 'start' | 'end'; onOpenChange?(open: boolean): void }) {
+export function MessageToolbar({ label, items, align, onOpenChange, hidden }: { label: string; items: ToolbarItem[]; align: 'start' | 'end'; onOpenChange?(open: boolean): void; hidden?: boolean }) {
   const [current, setCurrent] = useState(0);
   const [openMenu, setOpenMenu] = useState<string | null>(null);
   const [below, setBelow] = useState(false);
@@ -95,6 +95,7 @@ export function MessageToolbar({ label, items, align, onOpenChange }: { label: s
       className={`message-actions message-actions-${align}${openMenu ? ' message-actions-open' : ''}`}
       role="toolbar"
       aria-label={label}
+      hidden={hidden}
       onKeyDown={onToolbarKey}
       onBlur={(event) => {
         // Focus left the toolbar and its menu altogether: close the menu.
