@@ -1,7 +1,9 @@
-/** The arithmetic behind bench:compare's figures: /proc parsing, CPU shares, medians of rounds. */
+/** The arithmetic behind bench:compare's figures: /proc parsing, CPU shares, medians of rounds, the table. */
 import { describe, expect, it } from 'vitest';
 import { cpuMsPer1000Sends, cpuShares, parseBoxStat, parsePidStat, pgTicksBetween, readPidTimes, type CpuSample } from '../src/load/cpu.ts';
+import { renderCompare, type CompareData, type LadderRun } from '../src/load/compare-report.ts';
 import { formatNumber, median, medianAndRounds, medianWithNone } from '../src/load/rounds.ts';
+import type { StepResult } from '../src/load/scenarios/ladder.ts';
 
 describe('/proc parsing', () => {
   it('reads utime, stime, cutime, cstime and ppid from /proc/<pid>/stat, whatever the command name holds', () => {
@@ -79,5 +81,62 @@ describe('medians of rounds', () => {
     expect(formatNumber(2415.4)).toBe('2,415');
     expect(formatNumber(0.4567)).toBe('0.457');
     expect(formatNumber(null)).toBe('none');
+  });
+});
+
+describe('the compare table', () => {
+  const step = (rate: number, pass: boolean, p99: number): StepResult => ({
+    rate,
+    pass,
+    backlogAtStart: 0,
+    backlogAtEnd: 0,
+    measuredSec: 10,
+    sendsPerSec: rate,
+    sentShare: 1,
+    acksPerSec: rate,
+    deliveriesPerSec: rate * 10,
+    ackMs: { p50: 1, p99: p99 },
+    recvMs: { count: rate * 90, p50: 1, p95: p99 / 2, p99, max: p99 * 2 },
+    pacerSkipped: 0,
+    cpu: { seconds: 10, boxPct: 100, stealPct: 0, instancesPct: 40, postgresPct: 20, generatorPct: 10 },
+    boxCpuMsPer1000: 1000,
+    sutCpuMsPer1000: 600,
+    instancesCpuMsPer1000: 400,
+    postgresCpuMsPer1000: 200,
+    restPct: 30,
+    generatorLagMs: { p50: 1, p99: 2, max: 3 },
+    loadAverage1m: 1,
+  });
+  const run = (round: number, steps: StepResult[], highestPassing: number | null): LadderRun => ({
+    system: 'ours',
+    round,
+    steps,
+    highestPassing,
+    passesAboveFailure: [],
+    report: { sent: 0, acked: 0, duplicateAcks: 0, retried: 0, sendErrors: {}, deliveries: 0, expectedDeliveries: 0, losses: 0, duplicates: 0, orderingViolations: 0, seqGaps: 0, sendAckMs: { count: 0, p50: 0, p95: 0, p99: 0, max: 0, mean: 0 }, sendReceiveMs: { count: 0, p50: 0, p95: 0, p99: 0, max: 0, mean: 0 } },
+    outstandingAfterDrain: 0,
+    createdFrameBytesMean: 397,
+    connectWallMs: 1000,
+  });
+
+  it('prints the issue rows as medians with the rounds in brackets', () => {
+    const data: CompareData = {
+      date: '2026-12-02T00:00:00Z',
+      command: 'pnpm bench:compare',
+      commit: 'abc1234',
+      treeDirty: false,
+      settings: { rounds: 3, systems: ['ours'], rates: [1000, 2000], reportRates: [1000, 2000], stepSec: 10, warmupSec: 2, clients: 1000, roomSize: 10, instances: 2, big: null, p99TargetMs: 50, minSentShare: 0.97 },
+      machine: { cores: 2, cpu: 'x', memoryGiB: 1, node: 'v20' },
+      postgres: { version: 'PostgreSQL 15.20 (Debian) on x86_64', source: 'throwaway' },
+      rounds: [],
+      ladders: [run(1, [step(1000, true, 20), step(2000, true, 40)], 2000), run(2, [step(1000, false, 80), step(2000, false, 90)], null), run(3, [step(1000, true, 30), step(2000, false, 60)], 1000)],
+      connects: [],
+      failures: [],
+      elapsedSec: 1,
+    };
+    const text = renderCompare(data);
+    expect(text).toContain('| 1,000 [2,000 / none / 1,000] |');
+    expect(text).toContain('| p50 / p99 at 2,000 sends/s (ms) | 1 [1 / 1 / 1] / 60 [40 / 90 / 60] |');
+    expect(text).toContain('| ours | 1,000 | 2/3 |');
   });
 });
