@@ -120,6 +120,13 @@ describe.sequential('the chat panel on a phone and a desktop', () => {
     expect((await overflow(page)).scrollWidth).toBeLessThanOrEqual(390);
     await screenshot(page, 'phone-sheet-conversation.png');
     await audit(page, 'phone panel conversation');
+    // A smaller phone: still the whole screen, the message box still on it.
+    await page.setViewportSize({ width: 360, height: 740 });
+    await expect.poll(() => box(p)).toEqual({ x: 0, y: 0, width: 360, height: 740 });
+    expect(inside(await box(composer(p)), { x: 0, y: 0, width: 360, height: 740 })).toBe(true);
+    expect((await overflow(page)).scrollWidth).toBeLessThanOrEqual(360);
+    await screenshot(page, 'phone-360-sheet-conversation.png');
+    await page.setViewportSize(PHONE.viewport);
   });
 
   it("keeps the shopper's own reply bubble, quote included, inside its column", async () => {

@@ -337,7 +337,7 @@ export function ConversationView({ conversation, onBack, backOnNarrowOnly, autoF
           })}
         </ul>
       )}
-      <div className="history" ref={scroller} onScroll={onScroll} data-testid="history">
+      <div className="history" ref={scroller} onScroll={onScroll} data-testid="history" data-loaded={pages ? 'true' : 'false'}>
         <div ref={topSentinel} className="history-top">
           {hasMore ? (
             <button type="button" className="link-button" onClick={loadOlder} disabled={loadingOlder}>

@@ -82,10 +82,13 @@ export async function openConversation(p: Locator, name: string): Promise<void> 
   const back = p.getByRole('button', { name: 'Back to conversations' });
   const item = p.getByRole('button', { name: new RegExp(`^${escapeRegExp(name)}`) });
   await heading.or(back).or(item).first().waitFor();
-  if (await heading.isVisible()) return;
-  if (await back.isVisible()) await back.click();
-  await item.click();
-  await heading.waitFor();
+  if (!(await heading.isVisible())) {
+    if (await back.isVisible()) await back.click();
+    await item.click();
+    await heading.waitFor();
+  }
+  // Its first page of history is in.
+  await p.locator('[data-testid="history"][data-loaded="true"]').waitFor();
 }
 
 /** The composer of the open conversation. */
