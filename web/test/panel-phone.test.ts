@@ -276,6 +276,15 @@ describe.sequential('the chat panel on a phone and a desktop', () => {
     await page.keyboard.press('Escape');
     await p.waitFor({ state: 'detached' });
     expect(await activeLabel(page)).toBe('chat-launcher');
+
+    // A click on a bare part of the panel keeps focus in it: Escape still closes it.
+    await page.keyboard.press('Enter');
+    await p.waitFor();
+    await p.locator('.history-top').click();
+    expect(await page.evaluate(() => !!document.activeElement?.closest('[data-testid="chat-panel"]'))).toBe(true);
+    await page.keyboard.press('Escape');
+    await p.waitFor({ state: 'detached' });
+    expect(await activeLabel(page)).toBe('chat-launcher');
   });
 
   it('does every message action from the keyboard alone: reply, react, edit, delete', async () => {

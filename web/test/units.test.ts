@@ -179,3 +179,46 @@ describe('chat credentials', () => {
     }
   });
 });
+
+describe('product context and voice captions (the conventions in docs/protocol.md)', () => {
+  const origin = 'https://shop.example';
+  it("turns only this storefront's product URL on the last line into a product", async () => {
+    const { splitProduct } = await import('../components/chat/product-context.tsx');
+    expect(splitProduct(`Is it washable?\n\n${origin}/products/linen-tote`, origin)).toMatchObject({ text: 'Is it washable?', product: { id: 'linen-tote', priceCents: 3400 } });
+    expect(splitProduct(`${origin}/products/linen-tote`, origin)).toMatchObject({ text: '', product: { id: 'linen-tote' } });
+    for (const body of [
+      'https://evil.example/products/linen-tote', // another origin
+      `${origin}/products/no-such-thing`, // not in the catalogue
+      `${origin}/products/linen-tote?price=1`, // a query
+      `${origin}/products/linen-tote#x`,
+      `${origin}/products/linen-tote/../../admin`,
+      `${origin}/products/linen-tote\nand more text after`, // not the last line
+      `see ${origin}/products/linen-tote`, // not a line of its own
+    ]) {
+      expect(splitProduct(body, origin), body).toBeNull();
+    }
+    expect(splitProduct(null, origin)).toBeNull();
+    expect(splitProduct(`${origin}/products/linen-tote`, null)).toBeNull();
+  });
+
+  it('recognises exactly the voice caption the recorder writes', async () => {
+    const { formatDuration, isVoiceCaption, voiceCaption } = await import('../components/chat/voice.tsx');
+    expect(voiceCaption(7.4)).toBe('🎤 Voice message (0:07)');
+    expect(voiceCaption(125)).toBe('🎤 Voice message (2:05)');
+    expect(isVoiceCaption(voiceCaption(59.6))).toBe(true);
+    expect(isVoiceCaption('🎤 Voice message (0:07) and more')).toBe(false);
+    expect(isVoiceCaption('Voice message (0:07)')).toBe(false);
+    expect(isVoiceCaption(null)).toBe(false);
+    expect(formatDuration(Number.POSITIVE_INFINITY)).toBe('0:00');
+  });
+});
+
+describe('group receipts', () => {
+  it('"seen by" lists the other members whose read mark covers the message', async () => {
+    const { seenBy } = await import('../components/chat/cache.ts');
+    const members = [member('bob', 9), member('alice', 5), member('carol', 4, 9), member('support', 0)];
+    expect(seenBy({ seq: 5, senderId: 'bob' }, members).map((m) => m.userId)).toEqual(['alice']);
+    expect(seenBy({ seq: 3, senderId: 'bob' }, members).map((m) => m.userId)).toEqual(['alice', 'carol']);
+    expect(tickFor({ seq: 3, senderId: 'bob' }, members)).toBe('sent'); // support has not read it: no "read" tick yet
+  });
+});
