@@ -140,7 +140,7 @@ export async function buildApp(config: Readonly<Config>, logger: Logger = create
     settings: config.bus === 'nats' ? { 'chat.bus_outbox': 'on' } : {},
   });
   const bus = createBus(config, database.db, logger, metrics);
-  const chat = new Chat(database, bus, metrics, { maxBodyChars: config.maxBodyChars, editWindowSec: config.editWindowSec });
+  const chat = new Chat(database, bus, metrics, { maxBodyChars: config.maxBodyChars, editWindowSec: config.editWindowSec }, config.sendPipelineAt);
   const rooms = new Rooms(
     (id, after, limit) => chat.loadStream(id, after, limit),
     logger,

@@ -42,6 +42,12 @@ export interface Config {
   /** Bytes queued to one socket before it is cut off as a slow consumer. */
   maxSocketBufferBytes: number;
   /**
+   * Sends waiting before a second send batch is pipelined behind a running one; fewer wait
+   * and join the next batch (a call has a fixed database cost, so bigger batches cost less
+   * per message). 1 pipelines at once.
+   */
+  sendPipelineAt: number;
+  /**
    * Sends (and reactions) per user, counted per instance: sendRatePerSec every second,
    * and up to sendBurst at once (the extra over the rate refills over sendBurst / rate s).
    */
@@ -158,6 +164,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     maxFrameBytes: int(env, 'MAX_FRAME_BYTES', 64 * 1024, 1024, 64 * 1024),
     maxBodyChars: int(env, 'MAX_BODY_CHARS', 4000, 1, 4000),
     maxSocketBufferBytes: int(env, 'MAX_SOCKET_BUFFER_BYTES', 1024 * 1024, 16 * 1024, 64 * 1024 * 1024),
+    sendPipelineAt: int(env, 'SEND_PIPELINE_AT', 32, 1, 512),
     sendRatePerSec: int(env, 'SEND_RATE_PER_SEC', 20, 1, 100_000),
     sendBurst: int(env, 'SEND_BURST', 40, 1, 100_000),
     dbWorkPerSec: int(env, 'DB_WORK_PER_SEC', 200, 1, 10_000_000),

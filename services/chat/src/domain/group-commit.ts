@@ -16,6 +16,13 @@ export interface GroupCommitOptions {
   maxBatch: number;
   /** Flushes running at once (default 1). */
   maxInFlight?: number;
+  /**
+   * While a flush runs, another starts only once this many items wait (default 1). A flush
+   * has a fixed cost (for a send: ~0.3 ms of database CPU, against ~0.06 ms per message), so
+   * at moderate load the waiting items are better off joining one bigger batch after the
+   * running one; under a burst the extra flush hides the round trip.
+   */
+  pipelineAt?: number;
 }
 
 interface Pending<I, R> {
@@ -30,6 +37,7 @@ export class GroupCommit<I, R> {
   private scheduled = false;
   private idleWaiters: (() => void)[] = [];
   private readonly maxInFlight: number;
+  private readonly pipelineAt: number;
 
   constructor(
     private readonly flush: (items: I[]) => Promise<Outcome<R>[]>,
@@ -37,6 +45,7 @@ export class GroupCommit<I, R> {
     private readonly onBatch?: (size: number) => void,
   ) {
     this.maxInFlight = Math.max(1, options.maxInFlight ?? 1);
+    this.pipelineAt = Math.max(1, options.pipelineAt ?? 1);
   }
 
   submit(item: I): Promise<R> {
@@ -63,7 +72,9 @@ export class GroupCommit<I, R> {
     // Let the current I/O phase add its items before the batch closes.
     setImmediate(() => {
       this.scheduled = false;
-      while (this.queue.length > 0 && this.inFlight < this.maxInFlight) void this.run(this.queue.splice(0, this.options.maxBatch));
+      while (this.queue.length > 0 && this.inFlight < this.maxInFlight && (this.inFlight === 0 || this.queue.length >= this.pipelineAt)) {
+        void this.run(this.queue.splice(0, this.options.maxBatch));
+      }
     });
   }
 

@@ -6,6 +6,7 @@
  * one the socket gets from that conversation.
  */
 import { ERRORS, type AckFrame, type ErrorFrame } from '@chat/protocol';
+import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
 import type { WebSocket } from 'ws';
 import type { Identity } from '../auth/session-token.ts';
@@ -34,6 +35,8 @@ export class Connection implements Subscriber {
   resumed = false;
   private queue: Promise<unknown> = Promise.resolve();
   private expiryTimer: NodeJS.Timeout | null = null;
+  /** True while this tick's frames are being gathered into one write (see sendRaw). */
+  private corked = false;
 
   constructor(
     readonly id: string,
@@ -44,6 +47,8 @@ export class Connection implements Subscriber {
     private readonly maxBufferedBytes: number,
     /** Where the connection leaves a conversation's room when its subscription ends. */
     private readonly rooms: { leave(conversationId: string, subscriber: Subscriber): void },
+    /** The TCP socket under `socket` (the upgraded request's), corked per tick; null in unit tests that have none. */
+    private readonly tcp: Socket | null = null,
   ) {}
 
   get userId(): string {
@@ -128,11 +133,34 @@ export class Connection implements Subscriber {
     if (backlog) for (const [conversationId, event] of backlog) this.apply(conversationId, event);
   }
 
+  /**
+   * Frames sent in one tick leave in one write: the first corks the TCP socket and a
+   * nextTick uncorks it, so a NOTIFY payload carrying several events of a conversation, or a
+   * resume's replay, costs the socket one system call instead of one per frame (the write
+   * call is most of an instance's CPU per delivery: docs/benchmarks.md, "Writes per socket").
+   * The slow-consumer bound is checked once the tick's frames reach the socket, where they
+   * are what the peer has not read yet, not while they are gathered.
+   */
   sendRaw(data: FrameData, onWritten?: (error?: Error) => void): void {
     if (this.closed) return onWritten?.(new Error('closed'));
+    if (this.tcp && !this.corked) {
+      this.corked = true;
+      this.tcp.cork();
+      process.nextTick(this.uncork);
+    }
     this.socket.send(data, { binary: false }, onWritten);
     this.metrics.framesOut.inc();
-    if (this.socket.bufferedAmount > this.maxBufferedBytes) {
+    if (!this.tcp) this.checkBuffered();
+  }
+
+  private readonly uncork = (): void => {
+    this.corked = false;
+    this.tcp!.uncork();
+    this.checkBuffered();
+  };
+
+  private checkBuffered(): void {
+    if (!this.closed && this.socket.bufferedAmount > this.maxBufferedBytes) {
       this.metrics.slowConsumers.inc();
       this.close('SLOW_CONSUMER');
     }

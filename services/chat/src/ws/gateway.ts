@@ -65,7 +65,7 @@ export class Gateway {
     const slot = this.slots.get(request.raw);
     this.slots.delete(request.raw);
     if (!slot) throw new Error('gateway: an upgrade completed without being admitted');
-    const connection = new Connection(id, identity, socket, this.log, metrics, this.options.maxSocketBufferBytes, this.deps.rooms);
+    const connection = new Connection(id, identity, socket, this.log, metrics, this.options.maxSocketBufferBytes, this.deps.rooms, request.raw.socket);
 
     // Attach handlers synchronously, before anything awaits, or early frames are lost.
     socket.on('message', (data, isBinary) => this.onMessage(connection, data, isBinary));
