@@ -24,28 +24,20 @@
  * decoder. While the connection is down nothing is delivered; when it is back the listener
  * is told (`onResubscribed`) and recovers from the database, as with LISTEN/NOTIFY.
  */
-import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import type { Database, Executor } from '@chat/db';
-import { jetstream, jetstreamManager, DiscardPolicy, RetentionPolicy, StorageType, type JetStreamClient } from '@nats-io/jetstream';
-import { connect, credsAuthenticator, headers, nanos, type NatsConnection, type NodeConnectionOptions, type Subscription } from '@nats-io/transport-node';
+import { jetstream, type JetStreamClient } from '@nats-io/jetstream';
+import { connect, headers, type NatsConnection, type Subscription } from '@nats-io/transport-node';
 import type { Logger } from 'pino';
 import { deleteOutbox, writeOutboxEvents, writeOutboxSignals } from '../db/bus-outbox.ts';
 import type { Bus, BusListener, Signal, SqlNotifyTarget, StreamEvent } from './bus.ts';
 import { OutboxRelay } from './nats-outbox.ts';
+import { connectionOptions, ensureStream, eventRecord, signalRecord, signalTarget, subjectFor } from './nats-wire.ts';
 import { decode } from './pg-bus.ts';
 
-/** Frames larger than this travel by reference (receivers read the row). */
-const MAX_INLINE_FRAME_BYTES = 16 * 1024;
-/** JetStream keeps message ids this long for de-duplication; far above the relay's bound. */
-const DUPLICATE_WINDOW_MS = 2 * 60_000;
-/** The stream is a de-duplicating hand-off, not history (PostgreSQL is): keep a few minutes. */
-const STREAM_MAX_AGE_MS = 10 * 60_000;
 /** Outbox rows deleted per statement at most, and how long confirmed rows wait for company. */
 const DELETE_BATCH = 1000;
 const DELETE_DELAY_MS = 20;
 const FLUSH_TIMEOUT_MS = 5000;
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export interface NatsBusOptions {
   /** nats:// or tls:// URLs. */
@@ -114,10 +106,10 @@ export class NatsBus implements Bus {
 
   async start(listener: BusListener): Promise<void> {
     this.listener = listener;
-    const nc = await connect(this.connectionOptions());
+    const nc = await connect(connectionOptions(this.options));
     this.nc = nc;
     this.js = jetstream(nc);
-    await this.ensureStream();
+    await ensureStream(nc, this.options);
     this.listening = true;
     this.options.metrics?.connected(true);
     void this.watchStatus(nc);
@@ -158,13 +150,13 @@ export class NatsBus implements Bus {
   async signal(signals: Signal[]): Promise<void> {
     const nc = this.nc;
     if (!nc || !this.listening) return; // best-effort by design
-    for (const signal of signals) nc.publish(this.subject('sig', signal.target), `[${signalRecord(signal)}]`);
+    for (const signal of signals) nc.publish(subjectFor(this.options.subjectPrefix, 'sig', signal.target), `[${signalRecord(signal)}]`);
   }
 
   watch(key: string): Promise<void> {
     const nc = this.nc;
     if (!nc || this.subs.has(key)) return Promise.resolve();
-    const subject = this.subject('*', key);
+    const subject = subjectFor(this.options.subjectPrefix, '*', key);
     this.subs.set(key, nc.subscribe(subject, { callback: (error, msg) => (error ? this.options.log.warn({ err: error }, 'nats subscription error') : this.receive(msg.string())) }));
     return this.flushed();
   }
@@ -196,45 +188,7 @@ export class NatsBus implements Bus {
     });
   }
 
-  private connectionOptions(): NodeConnectionOptions {
-    const o = this.options;
-    const options: NodeConnectionOptions = {
-      servers: o.servers,
-      name: `chat-${o.name}`,
-      maxReconnectAttempts: -1,
-      reconnectTimeWait: o.reconnectWaitMs ?? 250,
-      reconnectJitter: 100,
-      pingInterval: 10_000,
-      maxPingOut: 3,
-    };
-    if (o.credsFile) options.authenticator = credsAuthenticator(readFileSync(o.credsFile));
-    if (o.user) Object.assign(options, { user: o.user, pass: o.pass ?? '' });
-    if (o.token) options.token = o.token;
-    if (o.tls) options.tls = { ...o.tls };
-    return options;
-  }
 
-  /** Creates the stream when it is missing; an operator's existing stream is left as configured. */
-  private async ensureStream(): Promise<void> {
-    const jsm = await jetstreamManager(this.nc!);
-    const { stream, subjectPrefix, streamReplicas } = this.options;
-    try {
-      await jsm.streams.info(stream);
-      return;
-    } catch (error) {
-      if (!String((error as Error).message).toLowerCase().includes('not found')) throw error;
-    }
-    await jsm.streams.add({
-      name: stream,
-      subjects: [`${subjectPrefix}.ev.>`],
-      storage: StorageType.File,
-      retention: RetentionPolicy.Limits,
-      discard: DiscardPolicy.Old,
-      num_replicas: streamReplicas,
-      max_age: nanos(STREAM_MAX_AGE_MS),
-      duplicate_window: nanos(DUPLICATE_WINDOW_MS),
-    });
-  }
 
   private async watchStatus(nc: NatsConnection): Promise<void> {
     const { log, metrics } = this.options;
@@ -249,7 +203,7 @@ export class NatsBus implements Bus {
         // The client re-sent every subscription; once the server answers a flush they are live.
         try {
           await nc.flush();
-          await this.ensureStream();
+          await ensureStream(nc, this.options);
         } catch (error) {
           log.warn({ err: error }, 'nats bus: re-subscribing failed; waiting for the next reconnect');
           continue;
@@ -289,8 +243,8 @@ export class NatsBus implements Bus {
   /** The writer's publish, right after commit: frames inline; rows deleted once the server confirmed. */
   private async publishCommitted(events: StreamEvent[], signals: Signal[], signalIds: number[]): Promise<void> {
     const outgoing: Outgoing[] = [
-      ...events.map((e) => ({ subject: this.subject('ev', `c:${e.conversationId}`), record: eventRecord(e), msgID: `${e.conversationId}:${e.seq}` })),
-      ...signals.map((s, i) => ({ subject: this.subject('ev', s.target), record: signalRecord(s), msgID: `s:${signalIds[i]}` })),
+      ...events.map((e) => ({ subject: subjectFor(this.options.subjectPrefix, 'ev', `c:${e.conversationId}`), record: eventRecord(e), msgID: `${e.conversationId}:${e.seq}` })),
+      ...signals.map((s, i) => ({ subject: subjectFor(this.options.subjectPrefix, 'ev', s.target), record: signalRecord(s), msgID: `s:${signalIds[i]}` })),
     ];
     if (!(await this.sendFast(outgoing))) return; // the relay publishes them after the bound
     this.done.events.push(...events.map((e) => ({ conversationId: e.conversationId, seq: e.seq })));
@@ -321,13 +275,13 @@ export class NatsBus implements Bus {
   private async publishRelayed(batch: { events: { conversationId: string; seq: number }[]; signals: { id: number; record: string }[] }): Promise<void> {
     const outgoing: Outgoing[] = [
       ...batch.events.map((e) => ({
-        subject: this.subject('ev', `c:${e.conversationId}`),
+        subject: subjectFor(this.options.subjectPrefix, 'ev', `c:${e.conversationId}`),
         record: JSON.stringify(['e', e.conversationId, e.seq, null, null]),
         msgID: `${e.conversationId}:${e.seq}`,
       })),
       ...batch.signals.flatMap((s) => {
         const target = signalTarget(s.record);
-        return target === null ? [] : [{ subject: this.subject('ev', target), record: s.record, msgID: `s:${s.id}` }];
+        return target === null ? [] : [{ subject: subjectFor(this.options.subjectPrefix, 'ev', target), record: s.record, msgID: `s:${s.id}` }];
       }),
     ];
     if (!(await this.send(outgoing))) throw new Error('nats bus: relay publish not acknowledged');
@@ -399,36 +353,4 @@ export class NatsBus implements Bus {
     if (invalid > 0) this.options.log.error({ invalid }, 'dropped undecodable fan-out records');
   }
 
-  /** `c:<uuid>` → `<prefix>.<kind>.c.<uuid>`; `u:<user id>` → `<prefix>.<kind>.u.<hash>`. */
-  private subject(kind: 'ev' | 'sig' | '*', key: string): string {
-    const id = key.slice(2);
-    const token = key.startsWith('c:') && UUID.test(id) ? `c.${id.toLowerCase()}` : `${key.startsWith('c:') ? 'c' : 'u'}.${hashToken(id)}`;
-    return `${this.options.subjectPrefix}.${kind}.${token}`;
-  }
-}
-
-function hashToken(id: string): string {
-  return createHash('sha256').update(id).digest('base64url').slice(0, 22);
-}
-
-function eventRecord(event: StreamEvent): string {
-  const access = event.access === null ? null : event.access.kind === 'removed' ? ['removed', event.access.userId] : ['closed'];
-  if (event.frame !== null && Buffer.byteLength(event.frame) <= MAX_INLINE_FRAME_BYTES) {
-    return JSON.stringify(['e', event.conversationId, event.seq, event.frame, access]);
-  }
-  return JSON.stringify(['e', event.conversationId, event.seq, null, access]);
-}
-
-function signalRecord(signal: Signal): string {
-  return JSON.stringify(['s', signal.target, signal.exclude, signal.frame]);
-}
-
-/** The target of a stored signal record, or null if it is not one. */
-function signalTarget(record: string): string | null {
-  try {
-    const value = JSON.parse(record) as unknown;
-    return Array.isArray(value) && value[0] === 's' && typeof value[1] === 'string' ? value[1] : null;
-  } catch {
-    return null;
-  }
 }
