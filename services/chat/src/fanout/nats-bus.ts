@@ -113,7 +113,7 @@ export class NatsBus implements Bus {
     this.listening = true;
     this.options.metrics?.connected(true);
     void this.watchStatus(nc);
-    this.relay = new OutboxRelay(this.options.db, this.options.relayAfterMs, this.options.log, (batch) => this.publishRelayed(batch), this.options.metrics);
+    this.relay = new OutboxRelay(this.options.db, this.options.relayAfterMs, this.options.log, (batch) => this.publishRelayed(batch), this.options.metrics, () => this.listening);
     this.relay.start();
   }
 

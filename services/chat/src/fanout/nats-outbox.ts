@@ -26,6 +26,8 @@ export class OutboxRelay {
     private readonly log: Logger,
     private readonly publish: (batch: RelayBatch) => Promise<void>,
     private readonly metrics?: Pick<NatsBusMetrics, 'relayed'>,
+    /** False while NATS is unreachable: a pass would only hold its transaction until the publish times out. */
+    private readonly canPublish: () => boolean = () => true,
   ) {}
 
   start(): void {
@@ -54,6 +56,7 @@ export class OutboxRelay {
 
   private async pass(): Promise<void> {
     let full = false;
+    if (!this.canPublish()) return this.schedule(this.interval());
     try {
       const batch = await relayOutbox(this.db, this.afterMs, RELAY_LIMIT, this.publish);
       if (batch && (batch.events.length > 0 || batch.signals.length > 0)) {
