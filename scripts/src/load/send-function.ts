@@ -6,10 +6,12 @@
  * each version for a 10-s measured step after a 2-s warm-up, ALTERNATING (v1, v2, v2, v1, …),
  * with the service's pattern: batches of `--batch` sends to `--conversations` conversations,
  * two batches pipelined on one connection, and a LISTENer draining each version's channel.
- * Medians over rounds of messages/s and of the batch latency p50/p99 go to stdout.
+ * Medians over rounds of the writer's server CPU per message (its backend's /proc time: the
+ * figure a busy machine disturbs least), messages/s and the batch latency p50/p99 go to stdout.
  *   pnpm bench:send-function [--rounds 3] [--batch 20] [--conversations 50] [--seconds 10]
  */
 import { randomUUID } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { parseArgs } from 'node:util';
 import { migrate } from '@chat/db';
 import postgres from 'postgres';
@@ -56,6 +58,13 @@ try {
   let notified = 0;
   for (const version of ['v1', 'v2'] as const) await listener.listen(CHANNEL[version], () => void notified++);
   const writer = postgres(server.url, { max: 1, onnotice: () => {} });
+  // The writer's server process: its CPU time (from /proc, clock ticks of 10 ms) is the
+  // statement's cost, and unlike msgs/s it hardly depends on what else the machine runs.
+  const pid = (await writer<{ pid: number }[]>`select pg_backend_pid() as pid`)[0]!.pid;
+  const backendTicks = () => {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]!.split(' ');
+    return Number(fields[11]) + Number(fields[12]);
+  };
 
   let counter = 0;
   async function sendBatch(version: Version): Promise<number> {
@@ -85,8 +94,9 @@ try {
   }
 
   /** Two batches in flight on the one connection, as the service pipelines them. */
-  async function step(version: Version, durationSec: number): Promise<{ perSec: number; p50: number; p99: number }> {
+  async function step(version: Version, durationSec: number): Promise<{ perSec: number; p50: number; p99: number; cpuUs: number }> {
     const latencies: number[] = [];
+    const ticksBefore = backendTicks();
     const deadline = performance.now() + durationSec * 1000;
     const lane = async () => {
       while (performance.now() < deadline) latencies.push(await sendBatch(version));
@@ -94,24 +104,32 @@ try {
     const started = performance.now();
     await Promise.all([lane(), lane()]);
     const elapsed = (performance.now() - started) / 1000;
-    return { perSec: (latencies.length * batchSize) / elapsed, p50: percentile(latencies, 50), p99: percentile(latencies, 99) };
+    const messages = latencies.length * batchSize;
+    const cpuUs = ((backendTicks() - ticksBefore) * 10_000) / messages;
+    return { perSec: messages / elapsed, p50: percentile(latencies, 50), p99: percentile(latencies, 99), cpuUs };
   }
 
-  const results: Record<Version, { perSec: number; p50: number; p99: number }[]> = { v1: [], v2: [] };
+  const results: Record<Version, { perSec: number; p50: number; p99: number; cpuUs: number }[]> = { v1: [], v2: [] };
   for (let round = 0; round < rounds; round++) {
     const order: Version[] = round % 2 === 0 ? ['v1', 'v2'] : ['v2', 'v1'];
     for (const version of order) {
       await step(version, warmup);
       const result = await step(version, seconds);
       results[version].push(result);
-      console.error(`round ${round + 1} ${version}: ${Math.round(result.perSec)} msgs/s, batch p50 ${result.p50.toFixed(2)} ms, p99 ${result.p99.toFixed(2)} ms`);
+      console.error(
+        `round ${round + 1} ${version}: ${Math.round(result.perSec)} msgs/s, batch p50 ${result.p50.toFixed(2)} ms, p99 ${result.p99.toFixed(2)} ms, ` +
+          `server CPU ${Math.round(result.cpuUs)} µs/msg (load ${readFileSync('/proc/loadavg', 'utf8').split(' ')[0]})`,
+      );
     }
   }
-  console.log(`| version | msgs/s (median of ${rounds}) | batch p50 ms | batch p99 ms |`);
-  console.log('|---|---|---|---|');
+  console.log(`| version | server CPU µs/msg (median of ${rounds}) | msgs/s | batch p50 ms | batch p99 ms |`);
+  console.log('|---|---|---|---|---|');
   for (const version of ['v1', 'v2'] as const) {
     const r = results[version];
-    console.log(`| ${FUNCTION[version]} | ${Math.round(median(r.map((x) => x.perSec)))} | ${median(r.map((x) => x.p50)).toFixed(2)} | ${median(r.map((x) => x.p99)).toFixed(2)} |`);
+    const cpu = r.map((x) => Math.round(x.cpuUs));
+    console.log(
+      `| ${FUNCTION[version]} | ${median(cpu)} [${cpu.join(' / ')}] | ${Math.round(median(r.map((x) => x.perSec)))} | ${median(r.map((x) => x.p50)).toFixed(2)} | ${median(r.map((x) => x.p99)).toFixed(2)} |`,
+    );
   }
   console.log(`batch ${batchSize}, ${conversationCount} conversations, ${seconds}-s steps after ${warmup}-s warm-ups, 2 batches in flight, ${notified} notifications drained`);
   await Promise.all([writer.end(), listener.end(), admin.end()]);
