@@ -92,7 +92,7 @@ export class NatsBus implements Bus {
   private downSince: Date | null = null;
   private relay: OutboxRelay | null = null;
   private flushWaiters: (() => void)[] | null = null;
-  /** Acknowledged publishes whose outbox rows are not deleted yet (deleted in batches). */
+  /** Confirmed publishes whose outbox rows are not deleted yet (deleted in batches). */
   private done: { events: { conversationId: string; seq: number }[]; signalIds: number[] } = { events: [], signalIds: [] };
   private deleteTimer: NodeJS.Timeout | null = null;
 
