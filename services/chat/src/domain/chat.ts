@@ -14,7 +14,7 @@ import { messageCreatedFrame, writeMessages, type NewMessage, type WrittenMessag
 import { historyPage, loadStream } from '../db/messages.ts';
 import { upsertUsers, type UserUpsert } from '../db/users.ts';
 import { AppError } from '../errors.ts';
-import type { Bus, StreamEvent } from '../fanout/bus.ts';
+import type { Bus, Signal, StreamEvent } from '../fanout/bus.ts';
 import type { Metrics } from '../metrics.ts';
 import { GroupCommit, type Outcome } from './group-commit.ts';
 import { ROLE_RANK } from './policy.ts';
@@ -37,7 +37,10 @@ export class Chat {
   /** userId → "name\0image" last written, so reconnects do not rewrite unchanged users. */
   private readonly seenUsers = new Map<string, string>();
 
-  /** The data layer's Drizzle handle. */
+  /**
+   * The data layer's Drizzle handle and (below) the bus, for the domain modules
+   * (actions.ts, reads.ts, presence.ts) that take a Chat; transports call methods instead.
+   */
   readonly db: Database;
 
   constructor(
@@ -81,6 +84,11 @@ export class Chat {
     }
     this.bus.committed(events);
     return outcomes;
+  }
+
+  /** Ephemeral signals (typing starts and stops) to every instance, stored nowhere. */
+  signal(signals: Signal[]): Promise<void> {
+    return this.bus.signal(signals);
   }
 
   /** Sends waiting for a batch. */

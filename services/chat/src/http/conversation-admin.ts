@@ -95,7 +95,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<AdminRouteOptions> = async (
     { config: { cost: COST.typing }, schema: { summary: 'Send a typing indicator', tags: ['typing'], description: 'For clients without a socket.', params: ConversationParams, body: TypingBody, response: { 200: Type.Object({ forwarded: Type.Boolean() }), ...errors } } },
     async (request) => {
       await chat.access(request.identity, request.params.id);
-      await chat.bus.signal([typingSignal(request.params.id, request.identity.userId, request.body.state)]);
+      await chat.signal([typingSignal(request.params.id, request.identity.userId, request.body.state)]);
       return { forwarded: true };
     },
   );

@@ -144,7 +144,7 @@ export class Gateway {
   /** A vanished typist stops typing; a user whose last socket closed goes offline. */
   private async onGone(connection: Connection, conversationIds: string[]): Promise<void> {
     const stops = connection.typingIn().map((conversationId) => typingSignal(conversationId, connection.userId, 'stop'));
-    if (stops.length) await this.deps.chat.bus.signal(stops);
+    if (stops.length) await this.deps.chat.signal(stops);
     if (conversationIds.length === 0) return;
     await this.deps.presence.detach(connection.userId, conversationIds, this.registry.ofUser(connection.userId).size);
   }

@@ -132,7 +132,7 @@ export async function typing(connection: Connection, conversationId: string, sta
   if (state === 'start' && since !== undefined && now - since < TYPING_REPEAT_MS) return false;
   if (state === 'stop' && since === undefined) return false;
   connection.setTyping(conversationId, state === 'start' ? now : undefined);
-  await deps.chat.bus.signal([typingSignal(conversationId, connection.userId, state)]);
+  await deps.chat.signal([typingSignal(conversationId, connection.userId, state)]);
   return true;
 }
 
