@@ -508,6 +508,9 @@ describe.sequential('the chat panel on a phone and a desktop', () => {
     const [row] = await sql<{ body: string }[]>`select body from messages where body like ${`${ASK}%`}`;
     expect(row!.body).toBe(`${ASK}\n\n${webUrl}/products/linen-tote`);
 
+    // carol's screen reader hears the product's name, not its URL.
+    await expect.poll(() => carol.page.getByTestId('chat-announcer').textContent(), poll).toBe(`New message from Bob Buyer: ${ASK} · Linen tote bag`);
+
     // A link to another site is text, never a card.
     const FORGED = 'Look:\nhttps://evil.example/products/linen-tote';
     await composer(bp).fill(FORGED);

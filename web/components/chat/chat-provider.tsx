@@ -20,6 +20,7 @@ import {
   setPresence,
   upsertConversation,
 } from './cache';
+import { currentOrigin, splitProduct } from './product-context';
 import { createTokenSource } from './token';
 import { TypingStore } from './typing-store';
 
@@ -230,7 +231,9 @@ export function ChatProvider({ me: meProp, children }: { me: SessionUser | null;
       const list = cache.get(CONVERSATIONS_KEY)?.data as ConversationList | undefined;
       const conversation = list?.conversations.find((c) => c.id === conversationId);
       const name = memberName(conversation, event.message.senderId);
-      const text = event.message.body ?? 'a message';
+      // A product link is announced as the product's name, not read out as a URL.
+      const product = splitProduct(event.message.body, currentOrigin());
+      const text = product ? [product.text, product.product.name].filter(Boolean).join(' · ') : (event.message.body ?? 'a message');
       setAnnouncement(`New message from ${name}: ${text.length > 140 ? `${text.slice(0, 139)}…` : text}`);
       scheduleReceipt(conversationId, event.message.seq, isViewing(conversationId));
     }
