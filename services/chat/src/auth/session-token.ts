@@ -28,7 +28,11 @@ export const V5_COOKIE_NAMES = ['authjs.session-token', '__Secure-authjs.session
 export const V4_COOKIE_NAMES = ['next-auth.session-token', '__Secure-next-auth.session-token'];
 
 interface DerivedKey {
-  key: Uint8Array;
+  /**
+   * A256GCM keys are imported once (a CryptoKey), so a token costs one WebCrypto call, not an
+   * import and a decrypt; jose takes A256CBC-HS512 keys only as bytes (it splits them).
+   */
+  key: Uint8Array | CryptoKey;
   enc: 'A256GCM' | 'A256CBC-HS512';
   /** The cookies a token under this key may arrive in. */
   cookies: readonly string[];
@@ -51,11 +55,13 @@ export async function createSessionTokenVerifier(options: {
   /** Chat credentials living longer than this (exp - iat) are refused. */
   chatCredentialMaxTtlSec: number;
 }): Promise<SessionTokenVerifier> {
-  const v4Keys: DerivedKey[] = options.secrets.map((secret) => ({
-    key: derive(secret, '', 'NextAuth.js Generated Encryption Key', 32),
-    enc: 'A256GCM',
-    cookies: V4_COOKIE_NAMES,
-  }));
+  const v4Keys: DerivedKey[] = await Promise.all(
+    options.secrets.map(async (secret) => ({
+      key: await crypto.subtle.importKey('raw', derive(secret, '', 'NextAuth.js Generated Encryption Key', 32), 'AES-GCM', false, ['decrypt']),
+      enc: 'A256GCM' as const,
+      cookies: V4_COOKIE_NAMES,
+    })),
+  );
   const v5ByKid = new Map<string, DerivedKey>();
   const v5Keys: DerivedKey[] = [];
   for (const secret of options.secrets) {
@@ -153,6 +159,6 @@ export async function createSessionTokenVerifier(options: {
 
 const CACHE_MAX = 10_000;
 
-function derive(secret: string, salt: string, info: string, length: number): Uint8Array {
+function derive(secret: string, salt: string, info: string, length: number): Uint8Array<ArrayBuffer> {
   return new Uint8Array(hkdfSync('sha256', secret, salt, info, length));
 }
