@@ -232,3 +232,59 @@ export const busOutboxSignals = pgTable('bus_outbox_signals', {
   record: text('record').notNull(),
   createdAt: at('created_at').notNull().defaultNow(),
 });
+
+/**
+ * Web Push (migration 0007, services/chat/src/push/). One row per browser push subscription
+ * (a device): the endpoint is the push service's capability URL, unique across users (the
+ * last user who registered it on that browser owns it). `p256dh` and `auth` are the
+ * browser's keys (RFC 8291), base64url.
+ */
+export const pushSubscriptions = pgTable(
+  'push_subscriptions',
+  {
+    id: uuid('id').primaryKey().defaultRandom(),
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    endpoint: text('endpoint').notNull(),
+    p256dh: text('p256dh').notNull(),
+    auth: text('auth').notNull(),
+    label: text('label'),
+    createdAt: at('created_at').notNull().defaultNow(),
+    lastSentAt: at('last_sent_at'),
+  },
+  (t) => [uniqueIndex('push_subscriptions_endpoint_uq').on(t.endpoint), index('push_subscriptions_user_idx').on(t.userId)],
+);
+
+/** A user's push settings: global on/off and how much a notification shows ('sender' or 'message'). No row: on, 'sender'. */
+export const pushSettings = pgTable(
+  'push_settings',
+  {
+    userId: text('user_id')
+      .primaryKey()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    enabled: boolean('enabled').notNull().default(true),
+    preview: text('preview', { enum: ['sender', 'message'] }).notNull().default('sender'),
+  },
+  (t) => [check('push_settings_preview_ck', sql`${t.preview} in ('sender', 'message')`)],
+);
+
+/**
+ * What was sent: per device and conversation, the highest message seq a notification
+ * covered. A push job sends to a device only above it, under this row's lock, so two jobs
+ * never notify one device twice for the same message.
+ */
+export const pushDeliveries = pgTable(
+  'push_deliveries',
+  {
+    subscriptionId: uuid('subscription_id')
+      .notNull()
+      .references(() => pushSubscriptions.id, { onDelete: 'cascade' }),
+    conversationId: uuid('conversation_id')
+      .notNull()
+      .references(() => conversations.id, { onDelete: 'cascade' }),
+    lastSeq: seqColumn('last_seq').notNull().default(0),
+    sentAt: at('sent_at'),
+  },
+  (t) => [primaryKey({ columns: [t.subscriptionId, t.conversationId] })],
+);

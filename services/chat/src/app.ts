@@ -28,11 +28,13 @@ import { registerOps } from './http/ops.ts';
 import { registerOpenApi } from './http/openapi.ts';
 import { requireRouteCosts, routeCost } from './http/route-costs.ts';
 import { loggedUrl } from './http/request-log.ts';
+import { pushRoutes } from './http/push.ts';
 import { searchRoutes } from './http/search.ts';
 import { threadRoutes } from './http/threads.ts';
 import { UserLimits } from './limits.ts';
 import { createMetrics } from './metrics.ts';
 import { Presence } from './domain/presence.ts';
+import { migratePushQueue, pushMetrics, PushWorker } from './push/worker.ts';
 import { Gateway } from './ws/gateway.ts';
 import { SignalRouter } from './ws/signals.ts';
 import { Registry } from './ws/registry.ts';
@@ -137,8 +139,17 @@ export async function buildApp(config: Readonly<Config>, logger: Logger = create
     max: config.dbPoolSize,
     applicationName: `chat-${config.instanceId}`,
     // On the NATS bus, the send statement writes the outbox too (migration 0006's trigger).
-    settings: config.bus === 'nats' ? { 'chat.bus_outbox': 'on' } : {},
+    settings: {
+      ...(config.bus === 'nats' ? { 'chat.bus_outbox': 'on' } : {}),
+      // With Web Push configured, the send statement enqueues push jobs (migration 0007's trigger).
+      ...(config.push ? { 'chat.push_delay_ms': String(config.push.delayMs) } : {}),
+    },
   });
+  // The trigger calls the queue's SQL, so its schema is installed before the first send.
+  if (config.push) await migratePushQueue(config.databaseUrl, logger);
+  const pushWorker = config.push
+    ? new PushWorker({ databaseUrl: config.databaseUrl, db: database.db, config: config.push, log: logger, metrics: pushMetrics(metrics.registry) })
+    : null;
   const bus = createBus(config, database.db, logger, metrics);
   const chat = new Chat(database, bus, metrics, { maxBodyChars: config.maxBodyChars, editWindowSec: config.editWindowSec }, config.sendPipelineAt);
   const rooms = new Rooms(
@@ -297,6 +308,7 @@ export async function buildApp(config: Readonly<Config>, logger: Logger = create
       await v1.register(adminRoutes, { chat });
       await v1.register(searchRoutes, { chat });
       await v1.register(threadRoutes, { chat });
+      await v1.register(pushRoutes, { db: database.db, config: config.push, ensureUser: (identity) => chat.ensureUser(identity) });
     },
     { prefix: '/v1' },
   );
@@ -304,8 +316,10 @@ export async function buildApp(config: Readonly<Config>, logger: Logger = create
 
   registry.startHeartbeat(config.heartbeatMs);
   presence.start();
+  await pushWorker?.start();
   app.addHook('onClose', async () => {
     registry.stopHeartbeat();
+    await pushWorker?.stop();
     await presence.stop();
     await bus.stop();
     await database.end();

@@ -96,6 +96,26 @@ export interface Config {
   /** The fan-out bus: PostgreSQL LISTEN/NOTIFY (default) or NATS JetStream, routed by interest. */
   bus: 'pg' | 'nats';
   nats: NatsConfig;
+  /** Web Push to offline members (push/); null unless VAPID keys are configured. */
+  push: PushConfig | null;
+}
+
+export interface PushConfig {
+  /** VAPID key pair (RFC 8292), base64url: the uncompressed P-256 public point and the private scalar. */
+  vapidPublicKey: string;
+  vapidPrivateKey: string;
+  /** `mailto:` or `https:` contact for the push services. */
+  vapidSubject: string;
+  /** A member offline this long after a message, and not having read it, gets a notification. */
+  delayMs: number;
+  /** How long a push service keeps an undelivered notification (the TTL header), seconds. */
+  ttlSec: number;
+  /** Hosts a subscription's endpoint may name: exact names, or `*.suffix`. */
+  endpointHosts: string[];
+  /** Test only (refused in production): also accept http:// endpoints on loopback addresses. */
+  allowLoopbackHttp: boolean;
+  /** Push jobs run at once per instance. */
+  concurrency: number;
 }
 
 export interface NatsConfig {
@@ -189,9 +209,11 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     attachmentsDir: env.ATTACHMENTS_DIR ? path.resolve(env.ATTACHMENTS_DIR) : '',
     bus: oneOf(env, 'BUS', ['pg', 'nats'] as const, 'pg'),
     nats: natsConfig(env),
+    push: pushConfig(env),
     ...overrides,
   };
   if (config.nats.testKillAfterCommit && env.NODE_ENV === 'production') throw new ConfigError('CHAT_TEST_KILL_AFTER_COMMIT is a test hook; it is refused with NODE_ENV=production');
+  if (config.push?.allowLoopbackHttp && env.NODE_ENV === 'production') throw new ConfigError('PUSH_ALLOW_LOOPBACK_HTTP is a test hook; it is refused with NODE_ENV=production');
   if (config.httpHeadersTimeoutMs > config.httpRequestTimeoutMs) {
     throw new ConfigError(`HTTP_HEADERS_TIMEOUT_MS (${config.httpHeadersTimeoutMs}) must not exceed HTTP_REQUEST_TIMEOUT_MS (${config.httpRequestTimeoutMs})`);
   }
@@ -237,6 +259,29 @@ function natsConfig(env: Env): NatsConfig {
     relayAfterMs: int(env, 'OUTBOX_RELAY_AFTER_MS', 1000, 100, 60_000),
     testKillAfterCommit: bool(env, 'CHAT_TEST_KILL_AFTER_COMMIT', false),
   };
+}
+
+/** Push service hosts browsers subscribe with: Chrome (FCM), Firefox (Mozilla), Safari (Apple), Edge (WNS). */
+export const DEFAULT_PUSH_ENDPOINT_HOSTS = ['fcm.googleapis.com', 'updates.push.services.mozilla.com', '*.push.apple.com', '*.notify.windows.com'];
+
+function pushConfig(env: Env): PushConfig | null {
+  const publicKey = env.VAPID_PUBLIC_KEY || null;
+  const privateKey = env.VAPID_PRIVATE_KEY || null;
+  const subject = env.VAPID_SUBJECT || null;
+  const delayMs = int(env, 'PUSH_DELAY_MS', 30_000, 0, 24 * 3600_000);
+  const ttlSec = int(env, 'PUSH_TTL_SEC', 24 * 3600, 0, 28 * 24 * 3600);
+  const concurrency = int(env, 'PUSH_CONCURRENCY', 4, 1, 100);
+  const allowLoopbackHttp = bool(env, 'PUSH_ALLOW_LOOPBACK_HTTP', false);
+  const hosts = env.PUSH_ENDPOINT_HOSTS === undefined || env.PUSH_ENDPOINT_HOSTS.trim() === '' ? DEFAULT_PUSH_ENDPOINT_HOSTS : list(env.PUSH_ENDPOINT_HOSTS).map((h) => h.toLowerCase());
+  for (const host of hosts) {
+    if (!/^(\*\.)?[a-z0-9-]+(\.[a-z0-9-]+)+$/.test(host)) throw new ConfigError(`PUSH_ENDPOINT_HOSTS: ${JSON.stringify(host)} is not a host name or *.suffix`);
+  }
+  if (!publicKey && !privateKey) return null;
+  if (!publicKey || !privateKey) throw new ConfigError('VAPID_PUBLIC_KEY and VAPID_PRIVATE_KEY go together');
+  if (Buffer.from(publicKey, 'base64url').length !== 65 || !/^[A-Za-z0-9_-]+$/.test(publicKey)) throw new ConfigError('VAPID_PUBLIC_KEY must be an uncompressed P-256 point, base64url (65 bytes)');
+  if (Buffer.from(privateKey, 'base64url').length !== 32 || !/^[A-Za-z0-9_-]+$/.test(privateKey)) throw new ConfigError('VAPID_PRIVATE_KEY must be a P-256 private key, base64url (32 bytes)');
+  if (!subject || !/^(mailto:|https:\/\/)\S+$/.test(subject)) throw new ConfigError('VAPID_SUBJECT must be a mailto: or https:// URL when VAPID keys are set');
+  return { vapidPublicKey: publicKey, vapidPrivateKey: privateKey, vapidSubject: subject, delayMs, ttlSec, endpointHosts: hosts, allowLoopbackHttp, concurrency };
 }
 
 function oneOf<T extends string>(env: Env, name: string, values: readonly T[], fallback: T): T {

@@ -8,3 +8,4 @@ export * from './events.ts';
 export * from './admin.ts';
 export * from './attachments.ts';
 export * from './search.ts';
+export * from './push.ts';
