@@ -14,6 +14,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { devVapidEnv } from './dev-vapid.ts';
 
 const root = fileURLToPath(new URL('../../', import.meta.url));
 const chatPort = process.env.PORT ?? '4000';
@@ -50,6 +51,8 @@ function startService(): void {
   const child = start(process.execPath, ['--import', 'tsx', 'src/server.ts'], `${root}services/chat`, {
     PORT: chatPort,
     ALLOWED_ORIGINS: process.env.ALLOWED_ORIGINS ?? webOrigins.join(','),
+    // Web Push on: a development VAPID pair kept under the data folder (dev-vapid.ts).
+    ...devVapidEnv(root),
   });
   child.on('exit', (code, signal) => {
     if (stopping) return;
