@@ -11,6 +11,7 @@ import { api, createTestDatabase, eventually, startInstance, type Instance, type
 import { mintV4 } from '@chat/test-support/tokens';
 import { TestClient } from '@chat/test-support/ws-client';
 import { checkEndpoint } from '../src/push/subscription-input.ts';
+import { spawnInstance, stopAllInstances } from './reliability/support/child.ts';
 import { PushService, type Device } from './support/push-service.ts';
 
 let db: TestDatabase;
@@ -46,6 +47,7 @@ beforeAll(async () => {
 afterAll(async () => {
   await Promise.all(clients.map((c) => c.close()));
   await Promise.all([a?.close(), b?.close()]);
+  await stopAllInstances();
   await service?.stop();
   await db?.drop();
 });
@@ -185,6 +187,49 @@ describe('Web Push', () => {
     await drained();
     expect(service.notifications(device)).toHaveLength(1);
     expect(service.notifications(device)[0]!.payload.seq).toBe(sent.seq);
+  });
+});
+
+describe('Web Push after kill -9', () => {
+  it('a job whose instance died mid-send is unlocked by another instance and sent once', async () => {
+    // A database of its own, so the killed process is the only worker when the job comes due.
+    const own = await createTestDatabase();
+    let rescuer: Instance | null = null;
+    try {
+      const child = await spawnInstance('push-k9', own.url, {
+        VAPID_PUBLIC_KEY: push.vapidPublicKey,
+        VAPID_PRIVATE_KEY: push.vapidPrivateKey,
+        VAPID_SUBJECT: push.vapidSubject,
+        PUSH_DELAY_MS: '200',
+        PUSH_ALLOW_LOOPBACK_HTTP: 'true',
+      });
+      const at = { http: child.http } as Instance;
+      for (const user of ['kim', 'lou']) {
+        token[user] = await mintV4({ sub: user, name: user.toUpperCase() });
+        expect((await api(at, token[user]!, 'GET', '/v1/me')).status).toBe(200);
+      }
+      const device = service.device();
+      service.hold.add(device.id);
+      expect((await api(at, token.lou!, 'POST', '/v1/push/subscriptions', device.subscription)).status).toBe(201);
+      const id = (await api(at, token.kim!, 'POST', '/v1/conversations/direct', { userId: 'lou' })).body.id as string;
+      const sent = await api(at, token.kim!, 'POST', `/v1/conversations/${id}/messages`, { clientMsgId: 'k9-1', body: 'sent before the crash' });
+      expect(sent.status).toBe(201);
+      // The child's worker has the job and is in the middle of the request: kill it there.
+      await eventually(() => service.requests.get(device.id) === 1, 'the send in flight', 20_000);
+      child.signal('SIGKILL');
+      expect((await child.exited).signal).toBe('SIGKILL');
+      const [locked] = await own.sql<{ n: number }[]>`select count(*)::int as n from graphile_worker.jobs where locked_by is not null`;
+      expect(locked!.n).toBe(1);
+      rescuer = await startInstance(own.url, { push });
+      await eventually(() => service.notifications(device).length === 1, 'the notification from the rescuer', 20_000);
+      await eventually(async () => (await own.sql`select 1 from graphile_worker.jobs`).length === 0, 'the queue to drain', 20_000);
+      expect(service.notifications(device)[0]!.payload).toMatchObject({ conversationId: id, seq: sent.body.message.seq, count: 1 });
+      expect(service.requests.get(device.id)).toBe(2);
+    } finally {
+      await rescuer?.close();
+      await stopAllInstances();
+      await own.drop();
+    }
   });
 });
 

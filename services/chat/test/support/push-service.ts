@@ -32,6 +32,8 @@ export class PushService {
   readonly requests = new Map<string, number>();
   /** Status codes to answer next, per device (then 201). */
   readonly script = new Map<string, number[]>();
+  /** Devices whose next request is held unanswered until its connection closes (a sender that dies mid-send). */
+  readonly hold = new Set<string>();
   /** Requests that failed verification: a test fails if any. */
   readonly problems: string[] = [];
   private constructor(
@@ -91,6 +93,10 @@ export class PushService {
     await this.verifyVapid(request.headers.authorization);
     if (request.headers['content-encoding'] !== 'aes128gcm') throw new Error(`content-encoding ${request.headers['content-encoding']}`);
     if (request.headers.ttl === undefined) throw new Error('no TTL header');
+    if (this.hold.delete(device.id)) {
+      await new Promise((resolve) => request.socket.once('close', resolve));
+      return 503;
+    }
     const scripted = this.script.get(device.id)?.shift();
     if (scripted !== undefined) return scripted;
     const payload = JSON.parse(decrypt(body, device)) as unknown;
