@@ -5,6 +5,7 @@ import { useEffect, useRef, useState, type KeyboardEvent } from 'react';
 import { useChat, useConversations } from './chat-provider';
 import { ChatIcon, CloseIcon } from './icons';
 import { Messenger } from './messenger';
+import { PushBell } from './push-bell';
 
 /** True on the full-page messages views, which replace the floating panel. */
 export function isMessagesPath(pathname: string | null): boolean {
@@ -113,6 +114,7 @@ export function ChatDock() {
                   Full view
                 </Link>
               )}
+              {me && <PushBell />}
               <button type="button" className="icon-button panel-close" onClick={() => setOpen(false)} aria-label="Close chat" data-testid="panel-close">
                 <CloseIcon />
               </button>
