@@ -234,13 +234,15 @@ describe('Web Push after kill -9', () => {
 });
 
 describe('/v1/push routes', () => {
-  it('gives the VAPID key; an instance without keys says UNAVAILABLE', async () => {
+  it('gives the VAPID key; an instance without keys says NOT_FOUND', async () => {
     expect((await api(a, token.ann!, 'GET', '/v1/push/vapid-key')).body).toEqual({ publicKey: vapid.publicKey });
     const bare = await startInstance(db.url);
     try {
       const refused = await api(bare, token.ann!, 'GET', '/v1/push/vapid-key');
-      expect(refused.status).toBe(503);
-      expect(refused.body.code).toBe('UNAVAILABLE');
+      expect(refused.status).toBe(404);
+      expect(refused.body.code).toBe('NOT_FOUND');
+      const subscribing = await api(bare, token.ann!, 'POST', '/v1/push/subscriptions', service.device().subscription);
+      expect([subscribing.status, subscribing.body.code]).toEqual([404, 'NOT_FOUND']);
     } finally {
       await bare.close();
     }

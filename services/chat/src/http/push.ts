@@ -37,7 +37,8 @@ function view(row: push.SubscriptionRow) {
 
 export const pushRoutes: FastifyPluginAsyncTypebox<PushRouteOptions> = async (app, { db, config, ensureUser }) => {
   const configured = (): PushConfig => {
-    if (!config) throw new AppError('UNAVAILABLE', 'Web Push is not configured on this server (VAPID keys).');
+    // A permanent state of this deployment, not a passing one: the resource does not exist here.
+    if (!config) throw new AppError('NOT_FOUND', 'Web Push is not configured on this server (VAPID keys).');
     return config;
   };
 
