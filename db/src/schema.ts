@@ -288,3 +288,23 @@ export const pushDeliveries = pgTable(
   },
   (t) => [primaryKey({ columns: [t.subscriptionId, t.conversationId] })],
 );
+
+/**
+ * Webhook events that exhausted their attempts (migration 0008, services/chat/src/webhooks/):
+ * one row per endpoint and event, with the last answer, for an operator to inspect and replay.
+ */
+export const webhookDeadLetters = pgTable(
+  'webhook_dead_letters',
+  {
+    id: bigserial('id', { mode: 'number' }).primaryKey(),
+    endpointId: text('endpoint_id').notNull(),
+    eventId: text('event_id').notNull(),
+    eventType: text('event_type').notNull(),
+    payload: text('payload'),
+    attempts: integer('attempts').notNull(),
+    lastStatus: integer('last_status'),
+    lastError: text('last_error'),
+    failedAt: at('failed_at').notNull().defaultNow(),
+  },
+  (t) => [index('webhook_dead_letters_endpoint_idx').on(t.endpointId, t.failedAt)],
+);

@@ -34,7 +34,8 @@ import { threadRoutes } from './http/threads.ts';
 import { UserLimits } from './limits.ts';
 import { createMetrics } from './metrics.ts';
 import { Presence } from './domain/presence.ts';
-import { migratePushQueue, pushMetrics, PushWorker } from './push/worker.ts';
+import { migratePushQueue, pushMetrics, pushTask, PushWorker } from './push/worker.ts';
+import { webhookMetrics, webhookSettings, webhookTask } from './webhooks/deliver.ts';
 import { Gateway } from './ws/gateway.ts';
 import { SignalRouter } from './ws/signals.ts';
 import { Registry } from './ws/registry.ts';
@@ -143,12 +144,23 @@ export async function buildApp(config: Readonly<Config>, logger: Logger = create
       ...(config.bus === 'nats' ? { 'chat.bus_outbox': 'on' } : {}),
       // With Web Push configured, the send statement enqueues push jobs (migration 0007's trigger).
       ...(config.push ? { 'chat.push_delay_ms': String(config.push.delayMs) } : {}),
+      // Webhook endpoints subscribed to message.created get a job per message (migration 0008's trigger).
+      ...webhookSettings(config.webhooks),
     },
   });
-  // The trigger calls the queue's SQL, so its schema is installed before the first send.
-  if (config.push) await migratePushQueue(config.databaseUrl, logger);
-  const pushWorker = config.push
-    ? new PushWorker({ databaseUrl: config.databaseUrl, db: database.db, config: config.push, log: logger, metrics: pushMetrics(metrics.registry) })
+  // The triggers call the queue's SQL, so its schema is installed before the first send.
+  const queued = config.push !== null || config.webhooks.endpoints.length > 0;
+  if (queued) await migratePushQueue(config.databaseUrl, logger);
+  const pushWorker = queued
+    ? new PushWorker({
+        databaseUrl: config.databaseUrl,
+        log: logger,
+        concurrency: config.push?.concurrency ?? 4,
+        tasks: {
+          ...(config.push ? pushTask(database.db, config.push, logger, pushMetrics(metrics.registry)) : {}),
+          ...(config.webhooks.endpoints.length > 0 ? webhookTask(database.db, config.webhooks, logger, webhookMetrics(metrics.registry)) : {}),
+        },
+      })
     : null;
   const bus = createBus(config, database.db, logger, metrics);
   const chat = new Chat(database, bus, metrics, { maxBodyChars: config.maxBodyChars, editWindowSec: config.editWindowSec }, config.sendPipelineAt);

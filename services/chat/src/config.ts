@@ -98,6 +98,26 @@ export interface Config {
   nats: NatsConfig;
   /** Web Push to offline members (push/); null unless VAPID keys are configured. */
   push: PushConfig | null;
+  /** Signed webhooks to the storefront's backend (webhooks/). */
+  webhooks: WebhooksConfig;
+}
+
+export interface WebhookEndpoint {
+  /** Names the endpoint in jobs, metrics and dead letters: letters, digits, _ and -. */
+  id: string;
+  url: string;
+  /** Standard Webhooks secrets (`whsec_<base64>`), newest first: each signs every request (rotation). */
+  secrets: string[];
+  events: WebhookEventType[];
+}
+
+export type WebhookEventType = 'message.created';
+export const WEBHOOK_EVENT_TYPES: readonly WebhookEventType[] = ['message.created'];
+
+export interface WebhooksConfig {
+  endpoints: WebhookEndpoint[];
+  /** Attempts per event before it is dead-lettered (back-off exp(attempt) s, at most about 6 h apart). */
+  maxAttempts: number;
 }
 
 export interface PushConfig {
@@ -210,6 +230,7 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     bus: oneOf(env, 'BUS', ['pg', 'nats'] as const, 'pg'),
     nats: natsConfig(env),
     push: pushConfig(env),
+    webhooks: { endpoints: webhookEndpoints(env.WEBHOOKS), maxAttempts: int(env, 'WEBHOOK_MAX_ATTEMPTS', 20, 1, 25) },
     ...overrides,
   };
   if (config.nats.testKillAfterCommit && env.NODE_ENV === 'production') throw new ConfigError('CHAT_TEST_KILL_AFTER_COMMIT is a test hook; it is refused with NODE_ENV=production');
@@ -282,6 +303,44 @@ function pushConfig(env: Env): PushConfig | null {
   if (Buffer.from(privateKey, 'base64url').length !== 32 || !/^[A-Za-z0-9_-]+$/.test(privateKey)) throw new ConfigError('VAPID_PRIVATE_KEY must be a P-256 private key, base64url (32 bytes)');
   if (!subject || !/^(mailto:|https:\/\/)\S+$/.test(subject)) throw new ConfigError('VAPID_SUBJECT must be a mailto: or https:// URL when VAPID keys are set');
   return { vapidPublicKey: publicKey, vapidPrivateKey: privateKey, vapidSubject: subject, delayMs, ttlSec, endpointHosts: hosts, allowLoopbackHttp, concurrency };
+}
+
+/**
+ * WEBHOOKS: a JSON array of {id, url, secrets, events}. Set by the operator, so any http(s) URL
+ * is accepted; secrets are Standard Webhooks keys (`whsec_` and base64 of 24 to 64 bytes).
+ */
+function webhookEndpoints(raw: string | undefined): WebhookEndpoint[] {
+  if (raw === undefined || raw.trim() === '') return [];
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw new ConfigError('WEBHOOKS must be a JSON array of {id, url, secrets, events}');
+  }
+  if (!Array.isArray(parsed) || parsed.length > 20) throw new ConfigError('WEBHOOKS must be a JSON array of at most 20 endpoints');
+  const ids = new Set<string>();
+  return parsed.map((item: unknown, i) => {
+    const e = item as Partial<Record<'id' | 'url' | 'secrets' | 'events', unknown>> | null;
+    const where = `WEBHOOKS[${i}]`;
+    if (typeof e?.id !== 'string' || !SUBJECT_TOKEN.test(e.id) || ids.has(e.id)) throw new ConfigError(`${where}.id must be a unique name of letters, digits, _ or -`);
+    ids.add(e.id);
+    let url: URL;
+    try {
+      url = new URL(String(e.url));
+    } catch {
+      throw new ConfigError(`${where}.url is not a URL`);
+    }
+    if (url.protocol !== 'https:' && url.protocol !== 'http:') throw new ConfigError(`${where}.url must be http(s)`);
+    const secrets = e.secrets;
+    if (!Array.isArray(secrets) || secrets.length === 0 || secrets.some((s) => typeof s !== 'string' || !/^whsec_[A-Za-z0-9+/]{32,88}={0,2}$/.test(s))) {
+      throw new ConfigError(`${where}.secrets must be a non-empty array of whsec_<base64> keys`);
+    }
+    const events = e.events ?? WEBHOOK_EVENT_TYPES;
+    if (!Array.isArray(events) || events.length === 0 || events.some((t) => !WEBHOOK_EVENT_TYPES.includes(t as WebhookEventType))) {
+      throw new ConfigError(`${where}.events must list some of ${WEBHOOK_EVENT_TYPES.join(', ')}`);
+    }
+    return { id: e.id, url: url.href, secrets: secrets as string[], events: events as WebhookEventType[] };
+  });
 }
 
 function oneOf<T extends string>(env: Env, name: string, values: readonly T[], fallback: T): T {

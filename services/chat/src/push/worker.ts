@@ -15,7 +15,7 @@
  */
 import type { Database } from '@chat/db';
 import { EventEmitter } from 'node:events';
-import { Logger as WorkerLogger, makeWorkerUtils, run, runMigrations, type Runner, type WorkerEvents, type WorkerUtils } from 'graphile-worker';
+import { Logger as WorkerLogger, makeWorkerUtils, run, runMigrations, type Runner, type TaskList, type WorkerEvents, type WorkerUtils } from 'graphile-worker';
 import postgres, { type Sql } from 'postgres';
 import type { Logger } from 'pino';
 import { Counter, type Registry } from 'prom-client';
@@ -24,10 +24,24 @@ import { isNotifyPayload, NOTIFY_TASK, runNotify, type PushMetrics } from './not
 
 export interface PushWorkerOptions {
   databaseUrl: string;
-  db: Database;
-  config: PushConfig;
   log: Logger;
-  metrics: PushMetrics;
+  /** Jobs run at once on this instance. */
+  concurrency: number;
+  /** The tasks this instance runs: push.notify (pushTask) and webhook.deliver (webhooks/deliver.ts). */
+  tasks: TaskList;
+}
+
+/** The push.notify task. */
+export function pushTask(db: Database, config: PushConfig, log: Logger, metrics: PushMetrics): TaskList {
+  return {
+    [NOTIFY_TASK]: async (payload) => {
+      if (!isNotifyPayload(payload)) {
+        log.error('push job without userId and conversationId: dropped');
+        return;
+      }
+      await runNotify(db, config, log, metrics, payload);
+    },
+  };
 }
 
 function workerLogger(log: Logger): WorkerLogger {
@@ -59,7 +73,7 @@ export class PushWorker {
   constructor(private readonly options: PushWorkerOptions) {}
 
   async start(): Promise<void> {
-    const { databaseUrl, db, config, log, metrics } = this.options;
+    const { databaseUrl, log, concurrency, tasks } = this.options;
     const events = new EventEmitter() as WorkerEvents;
     events.on('pool:create', ({ workerPool }) => {
       this.poolId = workerPool.id;
@@ -69,21 +83,13 @@ export class PushWorker {
     this.runner = await run({
       events,
       connectionString: databaseUrl,
-      concurrency: config.concurrency,
-      maxPoolSize: config.concurrency + 2,
+      concurrency,
+      maxPoolSize: concurrency + 2,
       noHandleSignals: true,
       // New jobs are announced by LISTEN/NOTIFY; the poll finds jobs whose run_at came.
       pollInterval: 500,
       logger: workerLogger(log),
-      taskList: {
-        [NOTIFY_TASK]: async (payload) => {
-          if (!isNotifyPayload(payload)) {
-            log.error('push job without userId and conversationId: dropped');
-            return;
-          }
-          await runNotify(db, config, log, metrics, payload);
-        },
-      },
+      taskList: tasks,
     });
     this.runner.promise.catch((error: unknown) => log.error({ err: error }, 'push worker stopped'));
     await this.holdLease();
