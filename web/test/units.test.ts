@@ -2,7 +2,7 @@
 import type { ConversationList, HistoryPage, Member, Message } from '@chat/protocol';
 import { DEV_AUTH_SECRET as SERVICE_DEV_SECRET } from '@chat/service/config';
 import { describe, expect, it, vi } from 'vitest';
-import { addMessage, applyEventToHistory, applyEventToList, flattenPages, tickFor } from '../components/chat/cache.ts';
+import { addMessage, applyEventToHistory, applyEventToKnown, applyEventToList, flattenPages, HISTORY_PAGE_SIZE, KNOWN_LIMIT, mergeHistory, tickFor } from '../components/chat/cache.ts';
 import { identicon } from '../components/chat/identicon.tsx';
 import { describeConnection } from '../components/chat/connection-status.tsx';
 import { DEV_AUTH_SECRET } from '../lib/auth.ts';
@@ -56,6 +56,48 @@ describe('history cache', () => {
     expect(flattenPages(next)[0]!.reactions).toEqual([{ emoji: '👍', count: 1, userIds: ['bob'] }]);
     next = applyEventToHistory(next, { type: 'message.deleted', conversationId: cid, seq: 7, actorId: 'bob', at, messageId: message(1).id, deletedAt: at });
     expect(flattenPages(next)[0]).toMatchObject({ body: null, deletedAt: at, reactions: [] });
+  });
+});
+
+describe('history pages merged with messages known from acks and live events', () => {
+  const created = (m: Message) => ({ type: 'message.created' as const, conversationId: cid, seq: m.seq, message: m });
+  const members = [member('alice', 2, 2), member('bob', 2, 2)];
+
+  it('keeps an acknowledged message that the first page, answered before it, lacks', () => {
+    const mine = message(3, 'alice');
+    // The ack came while the first page was loading: shown from what is known, ticked "sent".
+    const known = applyEventToKnown([], created(mine));
+    expect(mergeHistory(undefined, known).map((m) => m.seq)).toEqual([3]);
+    // Then the page arrives, from before the send: both, once each, in order.
+    const stale: HistoryPage[] = [{ messages: [message(1), message(2)], hasMore: false }];
+    const shown = mergeHistory(stale, known);
+    expect(shown.map((m) => m.seq)).toEqual([1, 2, 3]);
+    expect(tickFor(shown[2]!, members)).toBe('sent');
+    // A page that has it too (a later refresh, the event applied twice): still once.
+    const fresh: HistoryPage[] = [{ messages: [message(1), message(2), mine], hasMore: false }];
+    expect(mergeHistory(fresh, applyEventToKnown(known, created(mine))).map((m) => m.seq)).toEqual([1, 2, 3]);
+    expect(mergeHistory(addMessage(stale, mine), known).map((m) => m.seq)).toEqual([1, 2, 3]);
+  });
+
+  it('keeps the newer copy: a deletion or a later edit wins, reactions come from the page', () => {
+    const known = applyEventToKnown(applyEventToKnown([], created(message(3))), { type: 'message.edited', conversationId: cid, seq: 4, actorId: 'bob', at, messageId: message(3).id, body: 'edited', editedAt: '2025-01-01T00:01:00.000Z' });
+    expect(known[0]).toMatchObject({ body: 'edited' });
+    const stale: HistoryPage[] = [{ messages: [{ ...message(3), reactions: [{ emoji: '👍', count: 1, userIds: ['alice'] }] }], hasMore: false }];
+    expect(mergeHistory(stale, known)[0]).toMatchObject({ body: 'edited', reactions: [{ emoji: '👍', count: 1, userIds: ['alice'] }] });
+    const deleted: HistoryPage[] = [{ messages: [{ ...message(3), body: null, deletedAt: at }], hasMore: false }];
+    expect(mergeHistory(deleted, known)[0]).toMatchObject({ body: null, deletedAt: at });
+  });
+
+  it('leaves known messages older than the loaded pages to the pages not loaded yet', () => {
+    let known: readonly Message[] = [];
+    for (let seq = 1; seq <= KNOWN_LIMIT + 10; seq++) known = applyEventToKnown(known, created(message(seq)));
+    expect(known).toHaveLength(KNOWN_LIMIT);
+    expect(known[0]!.seq).toBe(11);
+    const newest: HistoryPage[] = [{ messages: [message(KNOWN_LIMIT + 9)], hasMore: true }];
+    expect(mergeHistory(newest, known).map((m) => m.seq)).toEqual([KNOWN_LIMIT + 9, KNOWN_LIMIT + 10]);
+    expect(mergeHistory(undefined, known)).toHaveLength(HISTORY_PAGE_SIZE);
+    // Unchanged input, unchanged output (a stable snapshot for useSyncExternalStore).
+    expect(applyEventToKnown(known, created(message(KNOWN_LIMIT + 10)))).toBe(known);
   });
 });
 

@@ -50,6 +50,78 @@ export function flattenPages(pages: HistoryPage[] | undefined): Message[] {
   return out;
 }
 
+// ---- messages known outside the history pages ------------------------------
+//
+// A history page is a snapshot from when the service answered. A send's ack or a live
+// message.created can arrive while a page is still on its way (the first page of a
+// conversation just opened, or a refresh), and the page then lacks the message although
+// the outbox has already let go of it. So the messages this page learned from acks and
+// events are kept on their own, per conversation, and merged with the pages when shown.
+
+/** Messages kept per conversation (the newest): more than a page, so a fresh first page always overlaps them. */
+export const KNOWN_LIMIT = 4 * HISTORY_PAGE_SIZE;
+
+/** The known messages of one conversation (ascending seq) after an event; the same array when it changes nothing. */
+export function applyEventToKnown(known: readonly Message[], event: ConversationEvent): readonly Message[] {
+  if (event.type === 'message.created') {
+    const index = known.findIndex((m) => m.id === event.message.id);
+    if (index >= 0) {
+      // The same message again (its ack and its event): keep the copy held, unless this one is newer.
+      const merged = newestCopy(event.message, known[index]!);
+      return merged === known[index] ? known : known.map((m, i) => (i === index ? merged : m));
+    }
+    const next = [...known, event.message].sort((a, b) => a.seq - b.seq);
+    return next.length > KNOWN_LIMIT ? next.slice(next.length - KNOWN_LIMIT) : next;
+  }
+  if (event.type !== 'message.edited' && event.type !== 'message.deleted' && event.type !== 'reaction.added' && event.type !== 'reaction.removed') return known;
+  if (!known.some((m) => m.id === event.messageId)) return known;
+  return applyEventToHistory([{ messages: [...known], hasMore: false }], event)![0]!.messages;
+}
+
+/**
+ * The messages to show: the loaded pages merged with the known ones, each message once
+ * (by id), in seq order. A known message the pages lack is shown when it is within the
+ * loaded range (or nothing older is left to load); while no page has arrived, the newest
+ * page's worth of known messages stands in.
+ */
+export function mergeHistory(pages: HistoryPage[] | undefined, known: readonly Message[]): Message[] {
+  const loaded = flattenPages(pages);
+  if (known.length === 0) return loaded;
+  if (!pages || pages.length === 0) return known.slice(-HISTORY_PAGE_SIZE);
+  const byId = new Map(known.map((m) => [m.id, m]));
+  const out = loaded.map((m) => {
+    const other = byId.get(m.id);
+    if (!other) return m;
+    byId.delete(m.id);
+    return newestCopy(m, other);
+  });
+  const complete = !(pages[pages.length - 1]?.hasMore ?? false);
+  const oldest = loaded[0]?.seq;
+  let added = false;
+  for (const m of byId.values()) {
+    if (complete || oldest === undefined || m.seq >= oldest) {
+      out.push(m);
+      added = true;
+    }
+  }
+  return added ? out.sort((a, b) => a.seq - b.seq) : out;
+}
+
+/**
+ * Two copies of one message (a page's and an event's): a deletion wins, then the later
+ * edit, then `b`; the reaction summary and reply preview come from whichever copy has them.
+ */
+function newestCopy(a: Message, b: Message): Message {
+  let base: Message;
+  let other: Message;
+  if (!!a.deletedAt !== !!b.deletedAt) [base, other] = a.deletedAt ? [a, b] : [b, a];
+  else if ((a.editedAt ?? '') > (b.editedAt ?? '')) [base, other] = [a, b];
+  else [base, other] = [b, a];
+  // The optional parts (a live copy may come without them) from whichever copy has them.
+  if ((base.reactions !== undefined || other.reactions === undefined) && (base.replyTo !== undefined || other.replyTo === undefined)) return base;
+  return { ...base, reactions: base.reactions ?? other.reactions, replyTo: base.replyTo ?? other.replyTo };
+}
+
 // ---- history ---------------------------------------------------------------
 
 /** Adds (or refreshes) a message; new messages go into the newest page in seq order. */

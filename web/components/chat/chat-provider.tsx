@@ -21,6 +21,7 @@ import {
   upsertConversation,
 } from './cache';
 import { currentOrigin, splitProduct } from './product-context';
+import { KnownMessages } from './known-messages';
 import { createTokenSource } from './token';
 import { TypingStore } from './typing-store';
 
@@ -48,6 +49,8 @@ export interface ChatContextValue {
   productDrafts: Readonly<Record<string, string>>;
   setProductDraft(conversationId: string, productId: string | null): void;
   typing: TypingStore;
+  /** Messages learned from acks and live events, merged with the history pages when shown. */
+  known: KnownMessages;
   getToken(): Promise<string>;
   /** Registers a view showing a conversation (it gets marked read as messages arrive). */
   registerViewing(conversationId: string): () => void;
@@ -105,6 +108,7 @@ export function ChatProvider({ me: meProp, children }: { me: SessionUser | null;
     });
   }, []);
   const typing = useMemo(() => new TypingStore(), []);
+  const known = useMemo(() => new KnownMessages(), []);
   const getToken = useMemo(() => createTokenSource(), []);
   const viewing = useRef(new Map<string, number>());
   const receiptTimers = useRef(new Map<string, { timer: ReturnType<typeof setTimeout>; upTo: number; read: boolean }>());
@@ -204,11 +208,13 @@ export function ChatProvider({ me: meProp, children }: { me: SessionUser | null;
     const historyKey = historyCacheKey(conversationId);
     // Only events that change messages touch the history cache: any mutate there makes SWR drop a
     // page fetch in flight, so receipts and membership changes stay out of it.
+    if (HISTORY_EVENTS.has(event.type) || event.type === 'conversation.deleted') known.apply(event);
     if (HISTORY_EVENTS.has(event.type)) {
       if (hasData(historyKey)) {
         void mutate(historyKey, (pages?: Parameters<typeof applyEventToHistory>[0]) => applyEventToHistory(pages, event), { revalidate: false });
       } else if ((viewing.current.get(conversationId) ?? 0) > 0) {
-        // Its first page is still loading and may predate this event: load it again.
+        // Its first page is still loading and may predate this event: load it again (for edits,
+        // deletions and reactions of older messages; new messages are kept in `known` meanwhile).
         void mutate(historyKey);
       }
     }
@@ -328,6 +334,7 @@ export function ChatProvider({ me: meProp, children }: { me: SessionUser | null;
       productDrafts,
       setProductDraft,
       typing,
+      known,
       getToken: () => getToken(),
       registerViewing,
       applyMessage: (message: Message) =>
@@ -336,7 +343,7 @@ export function ChatProvider({ me: meProp, children }: { me: SessionUser | null;
       announcement,
       presenceKnown: state?.status === 'connected' && state.transport === 'websocket',
     }),
-    [me, client, state, outboxVersion, bumpOutbox, ready, open, openRestored, setOpen, activeId, setActiveId, openDirect, productDrafts, setProductDraft, typing, getToken, registerViewing, markRead, announcement],
+    [me, client, state, outboxVersion, bumpOutbox, ready, open, openRestored, setOpen, activeId, setActiveId, openDirect, productDrafts, setProductDraft, typing, known, getToken, registerViewing, markRead, announcement],
   );
 
   return (

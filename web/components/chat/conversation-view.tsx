@@ -5,7 +5,7 @@ import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState, use
 import useSWRInfinite from 'swr/infinite';
 import { Avatar } from './avatar';
 import { BackIcon } from './icons';
-import { conversationTitle, DELETED_TEXT, flattenPages, historyGetKey, HISTORY_PAGE_SIZE, memberName, otherMember, seenBy, tickFor, type HistoryKey } from './cache';
+import { conversationTitle, DELETED_TEXT, historyGetKey, HISTORY_PAGE_SIZE, memberName, mergeHistory, otherMember, seenBy, tickFor, type HistoryKey } from './cache';
 import { useChat } from './chat-provider';
 import { Composer, type ComposerHandle, type ReplyTarget } from './composer';
 import { MessageItem, type DisplayMessage, type MessageActions } from './message-item';
@@ -21,6 +21,16 @@ function useTypists(conversationId: string): readonly string[] {
     (listener) => typing.subscribe(listener),
     () => typing.typing(conversationId),
     () => typing.typing(conversationId),
+  );
+}
+
+/** Messages of this conversation learned from acks and live events (chat-provider.tsx). */
+function useKnown(conversationId: string): readonly Message[] {
+  const { known } = useChat();
+  return useSyncExternalStore(
+    (listener) => known.subscribe(listener),
+    () => known.get(conversationId),
+    () => known.get(conversationId),
   );
 }
 
@@ -63,7 +73,9 @@ export function ConversationView({ conversation, onBack, backOnNarrowOnly, autoF
     { revalidateOnFocus: false, revalidateFirstPage: true, revalidateAll: false, revalidateOnReconnect: false },
   );
   const { data: pages, size, setSize, isLoading, isValidating, error } = history;
-  const messages = useMemo(() => flattenPages(pages), [pages]);
+  const known = useKnown(id);
+  // A page may have been answered before an ack or event this page already has: show both.
+  const messages = useMemo(() => mergeHistory(pages, known), [pages, known]);
   const hasMore = pages ? (pages[pages.length - 1]?.hasMore ?? false) : false;
   const loadingOlder = isValidating && !!pages && size > pages.length;
 
