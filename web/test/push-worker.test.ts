@@ -73,9 +73,14 @@ it('shows a pushed message as one notification per conversation and opens the co
   const [worker] = context.serviceWorkers();
   expect(worker).toBeDefined();
   await worker!.evaluate(async () => {
-    const scope = self as unknown as ServiceWorkerGlobalScope;
+    // Runs in the worker: its globals, typed here (the test program has the DOM lib, not WebWorker's).
+    const scope = self as unknown as {
+      registration: { getNotifications(): Promise<Notification[]> };
+      dispatchEvent(event: Event): boolean;
+      NotificationEvent: new (type: string, init: { notification: Notification }) => Event;
+    };
     const [notification] = await scope.registration.getNotifications();
-    scope.dispatchEvent(new NotificationEvent('notificationclick', { notification: notification! }));
+    scope.dispatchEvent(new scope.NotificationEvent('notificationclick', { notification: notification! }));
   });
   await page.waitForURL(`${webUrl}/messages/${conversationId}`, { timeout: 15_000 });
   await expect.poll(shown, { timeout: 15_000 }).toEqual([]);
