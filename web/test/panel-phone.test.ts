@@ -597,7 +597,10 @@ describe.sequential('the chat panel on a phone and a desktop', () => {
     }
     await page.goto(`${webUrl}/`);
     const p = await openPanel(page);
-    if (await p.getByRole('button', { name: 'Back to conversations' }).isVisible()) await p.getByRole('button', { name: 'Back to conversations' }).click();
+    // The panel settles on the list or on the conversation the reload restored.
+    const back = p.getByRole('button', { name: 'Back to conversations' });
+    await p.getByRole('searchbox').or(back).waitFor();
+    if (await back.isVisible()) await back.click();
     await p.getByRole('searchbox').waitFor();
     await audit(page, 'desktop panel list');
     await screenshot(page, 'desktop-panel-list.png');

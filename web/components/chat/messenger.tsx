@@ -50,7 +50,16 @@ export function Messenger({ variant, routeId = null }: { variant: 'panel' | 'pag
     return (
       <div className="messenger messenger-panel">
         <ConnectionStatus />
-        {active ? <ConversationView key={active.id} conversation={active} onBack={() => openConversation(null)} autoFocus /> : list}
+        {active ? (
+          <ConversationView key={active.id} conversation={active} onBack={() => openConversation(null)} autoFocus />
+        ) : activeId !== null && data === undefined && !error ? (
+          // A restored conversation waits for the list that holds it, instead of flashing the list first.
+          <p className="muted empty" role="status">
+            Loading conversation…
+          </p>
+        ) : (
+          list
+        )}
       </div>
     );
   }
