@@ -3,10 +3,11 @@
  * JetStream (`-js`) on a free loopback port and a temporary store (`-sd`), as a child
  * process, stopped by its own PID. Never a server that happens to run on the machine.
  */
+import { freePort } from '@chat/db/embedded';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { connect as netConnect, createServer } from 'node:net';
+import { connect as netConnect } from 'node:net';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
@@ -24,17 +25,6 @@ export interface NatsServer {
   /** Kills it and deletes the store. */
   stop(): Promise<void>;
   output(): string;
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer();
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number };
-      server.close(() => resolve(port));
-    });
-  });
 }
 
 function accepts(port: number): Promise<boolean> {
