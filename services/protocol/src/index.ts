@@ -9,3 +9,4 @@ export * from './admin.ts';
 export * from './attachments.ts';
 export * from './search.ts';
 export * from './push.ts';
+export * from './e2e.ts';

@@ -14,6 +14,10 @@ export const LIMITS = {
   maxPageSize: 100,
   /** Attachments per message. */
   maxAttachments: 10,
+  /** An encrypted conversation's message body: the sealed envelope's JSON (docs/e2e.md), in characters. */
+  maxEnvelopeChars: 48 * 1024,
+  /** Devices (key bundles) one user may publish to the key directory. */
+  maxDevicesPerUser: 10,
   /** Members named when a group is created. */
   maxGroupMembers: 500,
 } as const;

@@ -1,12 +1,10 @@
 /** HTTP bodies of /v1/push: Web Push subscriptions (a browser's PushSubscription) and settings. */
 import { Type } from '@sinclair/typebox';
-import { NO_NUL, Nullable, Timestamp, Uuid } from './common.ts';
+import { Base64Url, NO_NUL, Nullable, Timestamp, Uuid } from './common.ts';
 
 /** Longest endpoint URL accepted (push services' URLs are a few hundred characters). */
 export const MAX_PUSH_ENDPOINT_CHARS = 2048;
 
-/** A base64url string (padding tolerated, as some browsers' toJSON() add it). */
-const Base64Url = (maxLength: number, description: string) => Type.String({ minLength: 1, maxLength, pattern: '^[A-Za-z0-9_-]+={0,2}$', description });
 
 /** `PushSubscription.toJSON()` as the browser gives it, plus an optional device label. */
 export const PushSubscriptionBody = Type.Object(
