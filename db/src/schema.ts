@@ -46,18 +46,25 @@ export const conversations = pgTable(
     isPublic: boolean('is_public').notNull().default(false),
     /** `min(a,b) + ' ' + max(a,b)` for direct conversations: one per pair. */
     directKey: text('direct_key'),
+    /**
+     * End-to-end encrypted (docs/e2e.md, migration 0009): bodies are sealed envelopes the
+     * service cannot open. Direct conversations only; set at creation, never changed. A pair
+     * has at most one plain and one encrypted direct conversation.
+     */
+    encrypted: boolean('encrypted').notNull().default(false),
     lastSeq: seqColumn('last_seq').notNull().default(0),
     lastActivityAt: at('last_activity_at').notNull().defaultNow(),
     createdAt: at('created_at').notNull().defaultNow(),
     deletedAt: at('deleted_at'),
   },
   (t) => [
-    uniqueIndex('conversations_direct_key_uq').on(t.directKey),
+    uniqueIndex('conversations_direct_key_uq').on(t.directKey, t.encrypted),
     index('conversations_public_idx')
       .on(t.lastActivityAt.desc(), t.id)
       .where(sql`${t.isPublic} and ${t.deletedAt} is null`),
     check('conversations_kind_ck', sql`${t.kind} in ('direct', 'group')`),
     check('conversations_direct_key_ck', sql`(${t.kind} = 'direct') = (${t.directKey} is not null)`),
+    check('conversations_encrypted_ck', sql`not ${t.encrypted} or ${t.kind} = 'direct'`),
   ],
 );
 
@@ -307,4 +314,25 @@ export const webhookDeadLetters = pgTable(
     failedAt: at('failed_at').notNull().defaultNow(),
   },
   (t) => [index('webhook_dead_letters_endpoint_idx').on(t.endpointId, t.failedAt)],
+);
+
+/**
+ * The end-to-end encryption key directory (migration 0009, docs/e2e.md): one row per
+ * (user, device), the device's signed public bundle (protocol e2e.ts DeviceBundle). The
+ * identity key never changes for a device; `encryption_key_id` only grows.
+ */
+export const deviceKeys = pgTable(
+  'device_keys',
+  {
+    userId: text('user_id')
+      .notNull()
+      .references(() => users.id, { onDelete: 'cascade' }),
+    deviceId: text('device_id').notNull(),
+    identityKey: text('identity_key').notNull(),
+    encryptionKeyId: integer('encryption_key_id').notNull(),
+    bundle: jsonb('bundle').$type<Record<string, unknown>>().notNull(),
+    createdAt: at('created_at').notNull().defaultNow(),
+    updatedAt: at('updated_at').notNull().defaultNow(),
+  },
+  (t) => [primaryKey({ columns: [t.userId, t.deviceId] })],
 );

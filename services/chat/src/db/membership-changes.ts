@@ -41,17 +41,18 @@ async function memberSnapshot(tx: Tx, conversationId: string, userId: string): P
 export async function createConversation(
   db: Database,
   bus: Bus,
-  input: { kind: 'direct' | 'group'; title: string | null; isPublic: boolean; creatorId: string; members: { userId: string; role: Role }[] },
+  input: { kind: 'direct' | 'group'; title: string | null; isPublic: boolean; creatorId: string; members: { userId: string; role: Role }[]; encrypted?: boolean },
 ): Promise<{ id: string; created: boolean }> {
   const directKey = input.kind === 'direct' ? input.members.map((m) => m.userId).sort().join(' ') : null;
+  const encrypted = input.encrypted ?? false;
   return db.transaction(async (tx) => {
     const [row] = await tx
       .insert(conversations)
-      .values({ kind: input.kind, title: input.title, creatorId: input.creatorId, isPublic: input.isPublic, directKey })
-      .onConflictDoNothing({ target: conversations.directKey })
+      .values({ kind: input.kind, title: input.title, creatorId: input.creatorId, isPublic: input.isPublic, directKey, encrypted })
+      .onConflictDoNothing({ target: [conversations.directKey, conversations.encrypted] })
       .returning({ id: conversations.id });
     if (!row) {
-      const [existing] = await tx.select({ id: conversations.id }).from(conversations).where(eq(conversations.directKey, directKey!));
+      const [existing] = await tx.select({ id: conversations.id }).from(conversations).where(and(eq(conversations.directKey, directKey!), eq(conversations.encrypted, encrypted)));
       return { id: existing!.id, created: false };
     }
     // The members a conversation is created with see its stream from seq 1 (joined_seq 0).
