@@ -76,6 +76,12 @@ export const Envelope = Type.Object(
     conversationId: Uuid,
     senderId: UserId,
     senderDevice: DeviceId,
+    /**
+     * The sender device's HPKE public key (raw P-256 point) its wraps are authenticated with
+     * (mode Auth). Carried, and signed with the envelope, so a message stays openable after the
+     * sender rotates its encryption key and the directory no longer serves the old one.
+     */
+    senderKey: Base64Url(88, "The sender device's HPKE public key, raw P-256 point (65 bytes), base64url"),
     clientMsgId: ClientMsgId,
     replyToId: Nullable(Uuid),
     /** 0 for the first version; an edit seals a new envelope with the next number. */
@@ -116,7 +122,7 @@ export function bundleSigningInput(b: Omit<DeviceBundle, 'signature'>): Uint8Arr
 
 /** The AEAD's associated data: the header, so a ciphertext moved to another conversation, message, sender or edit does not open. */
 export function envelopeAad(h: EnvelopeHeader): Uint8Array {
-  return te.encode(JSON.stringify(['chat-e2e header v1', h.v, h.alg, h.conversationId, h.senderId, h.senderDevice, h.clientMsgId, h.replyToId, h.edit, h.nonce]));
+  return te.encode(JSON.stringify(['chat-e2e header v1', h.v, h.alg, h.conversationId, h.senderId, h.senderDevice, h.senderKey, h.clientMsgId, h.replyToId, h.edit, h.nonce]));
 }
 
 /** HPKE `info` for every wrap of one message's key. */
@@ -129,7 +135,7 @@ export function envelopeSigningInput(e: Omit<Envelope, 'signature'>): Uint8Array
   return te.encode(
     JSON.stringify([
       'chat-e2e envelope v1',
-      e.v, e.alg, e.conversationId, e.senderId, e.senderDevice, e.clientMsgId, e.replyToId, e.edit, e.nonce,
+      e.v, e.alg, e.conversationId, e.senderId, e.senderDevice, e.senderKey, e.clientMsgId, e.replyToId, e.edit, e.nonce,
       e.ciphertext,
       e.keys.map((k) => [k.userId, k.deviceId, k.keyId, k.enc, k.wrapped]),
     ]),
