@@ -312,8 +312,35 @@ export const webhookDeadLetters = pgTable(
     lastStatus: integer('last_status'),
     lastError: text('last_error'),
     failedAt: at('failed_at').notNull().defaultNow(),
+    /** Set once an operator replayed it (webhooks:replay) and the endpoint answered 2xx. */
+    replayedAt: at('replayed_at'),
+    /** The conversation and seq of the event (migration 0010; null on older rows): replays go in this order. */
+    conversationId: uuid('conversation_id'),
+    seq: seqColumn('seq'),
   },
   (t) => [index('webhook_dead_letters_endpoint_idx').on(t.endpointId, t.failedAt)],
+);
+
+/**
+ * Where each webhook endpoint stands in each conversation (migration 0010): every event up
+ * to `deliveredSeq` was delivered or dead-lettered. The statement triggers on `messages` and
+ * `events` insert the row (at the first subscribed event's seq - 1) and enqueue the pair's
+ * drain job; the drain delivers what lies above the cursor in seq order. `failures` and
+ * `failingSince` (the created_at of the event that keeps failing) drive back-off, the
+ * backlog gauge and dead-lettering by age.
+ */
+export const webhookCursors = pgTable(
+  'webhook_cursors',
+  {
+    endpointId: text('endpoint_id').notNull(),
+    conversationId: uuid('conversation_id')
+      .notNull()
+      .references(() => conversations.id, { onDelete: 'cascade' }),
+    deliveredSeq: seqColumn('delivered_seq').notNull(),
+    failures: integer('failures').notNull().default(0),
+    failingSince: at('failing_since'),
+  },
+  (t) => [primaryKey({ columns: [t.endpointId, t.conversationId] }), index('webhook_cursors_failing_idx').on(t.endpointId, t.failingSince).where(sql`${t.failingSince} is not null`)],
 );
 
 /**
