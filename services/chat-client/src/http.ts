@@ -226,7 +226,8 @@ export class ChatHttp {
     return this.call('PUT', `/v1/conversations/${enc(id)}/mute`, { json: { muted } });
   }
 
-  private async call<T>(method: string, path: string, call: Call = {}): Promise<T> {
+  /** @internal Any authenticated /v1 call, for the SDK's own modules (e2e/key-directory.ts). */
+  async call<T>(method: string, path: string, call: Call = {}): Promise<T> {
     const fetchImpl = this.options.fetch ?? (globalThis.fetch ? globalThis.fetch.bind(globalThis) : undefined);
     if (!fetchImpl) throw new ChatError('NETWORK', 'No fetch implementation: pass options.fetch.');
     let token: string;

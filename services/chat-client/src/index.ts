@@ -20,3 +20,6 @@ export type { RequestFrame, RequestResults, TypingResult } from './requests.ts';
 export { MemoryStorage, type StorageLike } from './storage.ts';
 export type { WebSocketConstructor, WebSocketLike } from './socket.ts';
 export type { ConversationEvent, Signal, SendResult, Message, Conversation, SearchPage, AttachmentRef } from '@chat/protocol';
+export * from './e2e/index.ts';
+export type { DeviceBundle, E2EPlaintext, Envelope } from '@chat/protocol';
+export { E2E_ATTACHMENT } from '@chat/protocol';

@@ -14,6 +14,8 @@ export interface SendInput {
   body: string;
   replyToId?: string | null;
   attachmentIds?: string[];
+  /** The id to send under; default a fresh UUID. An encrypted message sets it, because its sealed envelope names it. */
+  clientMsgId?: string;
 }
 
 interface Waiter {
@@ -38,7 +40,7 @@ export class OutboxSender {
 
   add(input: SendInput): { clientMsgId: string; done: Promise<SendResult> } {
     const item: OutboxItem = {
-      clientMsgId: randomId(),
+      clientMsgId: input.clientMsgId ?? randomId(),
       conversationId: input.conversationId,
       body: input.body,
       replyToId: input.replyToId ?? null,
