@@ -144,7 +144,7 @@ export async function buildApp(config: Readonly<Config>, logger: Logger = create
       ...(config.bus === 'nats' ? { 'chat.bus_outbox': 'on' } : {}),
       // With Web Push configured, the send statement enqueues push jobs (migration 0007's trigger).
       ...(config.push ? { 'chat.push_delay_ms': String(config.push.delayMs) } : {}),
-      // Webhook endpoints subscribed to message.created get a job per message (migration 0008's trigger).
+      // Changes of the types webhook endpoints subscribe to enqueue drain jobs (migration 0010's triggers).
       ...webhookSettings(config.webhooks),
     },
   });
@@ -158,7 +158,7 @@ export async function buildApp(config: Readonly<Config>, logger: Logger = create
         concurrency: config.push?.concurrency ?? 4,
         tasks: {
           ...(config.push ? pushTask(database.db, config.push, logger, pushMetrics(metrics.registry)) : {}),
-          ...(config.webhooks.endpoints.length > 0 ? webhookTask(database.db, config.webhooks, logger, webhookMetrics(metrics.registry)) : {}),
+          ...(config.webhooks.endpoints.length > 0 ? webhookTask(database.db, config.webhooks, logger, webhookMetrics(metrics.registry, database.db, config.webhooks)) : {}),
         },
       })
     : null;

@@ -4,6 +4,7 @@
  */
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { ConversationEventType } from '@chat/protocol';
 
 export interface Config {
   host: string;
@@ -111,13 +112,31 @@ export interface WebhookEndpoint {
   events: WebhookEventType[];
 }
 
-export type WebhookEventType = 'message.created';
-export const WEBHOOK_EVENT_TYPES: readonly WebhookEventType[] = ['message.created'];
+/** The webhook catalog: every change to a conversation, by its stream type (docs/webhooks.md). */
+export const WEBHOOK_EVENT_TYPES = [
+  'message.created',
+  'message.edited',
+  'message.deleted',
+  'reaction.added',
+  'reaction.removed',
+  'member.added',
+  'member.removed',
+  'member.role_changed',
+  'conversation.updated',
+  'conversation.deleted',
+  'read',
+  'delivered',
+] as const satisfies readonly ConversationEventType[];
+export type WebhookEventType = (typeof WEBHOOK_EVENT_TYPES)[number];
 
 export interface WebhooksConfig {
   endpoints: WebhookEndpoint[];
-  /** Attempts per event before it is dead-lettered (back-off exp(attempt) s, at most about 6 h apart). */
-  maxAttempts: number;
+  /** The first retry of a failing event waits this long; each further failure doubles it. */
+  retryBaseMs: number;
+  /** The longest wait between two attempts. */
+  retryMaxMs: number;
+  /** An event that still fails this long after it happened is dead-lettered, and the next one's turn comes. */
+  deadLetterAfterMs: number;
 }
 
 export interface PushConfig {
@@ -230,7 +249,12 @@ export function loadConfig(env: Env = process.env, overrides: Partial<Config> = 
     bus: oneOf(env, 'BUS', ['pg', 'nats'] as const, 'pg'),
     nats: natsConfig(env),
     push: pushConfig(env),
-    webhooks: { endpoints: webhookEndpoints(env.WEBHOOKS), maxAttempts: int(env, 'WEBHOOK_MAX_ATTEMPTS', 20, 1, 25) },
+    webhooks: {
+      endpoints: webhookEndpoints(env.WEBHOOKS),
+      retryBaseMs: int(env, 'WEBHOOK_RETRY_BASE_MS', 5_000, 10, 3_600_000),
+      retryMaxMs: int(env, 'WEBHOOK_RETRY_MAX_MS', 3_600_000, 10, 24 * 3_600_000),
+      deadLetterAfterMs: int(env, 'WEBHOOK_DEAD_LETTER_AFTER_SEC', 24 * 3600, 1, 30 * 24 * 3600) * 1000,
+    },
     ...overrides,
   };
   if (config.nats.testKillAfterCommit && env.NODE_ENV === 'production') throw new ConfigError('CHAT_TEST_KILL_AFTER_COMMIT is a test hook; it is refused with NODE_ENV=production');
@@ -335,11 +359,12 @@ function webhookEndpoints(raw: string | undefined): WebhookEndpoint[] {
     if (!Array.isArray(secrets) || secrets.length === 0 || secrets.some((s) => typeof s !== 'string' || !/^whsec_[A-Za-z0-9+/]{32,88}={0,2}$/.test(s))) {
       throw new ConfigError(`${where}.secrets must be a non-empty array of whsec_<base64> keys`);
     }
-    const events = e.events ?? WEBHOOK_EVENT_TYPES;
-    if (!Array.isArray(events) || events.length === 0 || events.some((t) => !WEBHOOK_EVENT_TYPES.includes(t as WebhookEventType))) {
-      throw new ConfigError(`${where}.events must list some of ${WEBHOOK_EVENT_TYPES.join(', ')}`);
+    const events = e.events ?? ['message.created'];
+    const unknown = Array.isArray(events) ? events.filter((t) => !WEBHOOK_EVENT_TYPES.includes(t as WebhookEventType)) : [];
+    if (!Array.isArray(events) || events.length === 0 || unknown.length > 0) {
+      throw new ConfigError(`${where}.events must list some of ${WEBHOOK_EVENT_TYPES.join(', ')}${unknown.length > 0 ? ` (unknown: ${unknown.map(String).join(', ')})` : ''}`);
     }
-    return { id: e.id, url: url.href, secrets: secrets as string[], events: events as WebhookEventType[] };
+    return { id: e.id, url: url.href, secrets: secrets as string[], events: [...new Set(events as WebhookEventType[])] };
   });
 }
 

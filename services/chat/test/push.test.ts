@@ -38,7 +38,7 @@ beforeAll(async () => {
   };
   const options = { push, presenceHeartbeatMs: 100, presenceTtlSec: 2 };
   [a, b] = await Promise.all([startInstance(db.url, options), startInstance(db.url, options)]);
-  for (const user of ['ann', 'ben', 'cat', 'dan', 'eve', 'fay', 'gus']) {
+  for (const user of ['ann', 'ben', 'cat', 'dan', 'eve', 'fay', 'gus', 'hal']) {
     token[user] = await mintV4({ sub: user, name: user.toUpperCase() });
     expect((await api(a, token[user]!, 'GET', '/v1/me')).status).toBe(200);
   }
@@ -169,6 +169,29 @@ describe('Web Push', () => {
     await drained();
     expect(service.requests.get(device.id)).toBe(2);
     expect(service.notifications(device)).toHaveLength(1);
+  });
+
+  it('a member removed while their push job waits is not notified', async () => {
+    // The sender's instance sets the delay: long enough to remove the member before the job is due.
+    const slow = await startInstance(db.url, { push: { ...push, delayMs: 2000 } });
+    const { device } = await subscribe('hal');
+    try {
+      const id = (await api(a, token.ann!, 'POST', '/v1/conversations', { title: 'Quiet exit', memberIds: ['hal'] })).body.id as string;
+      await send('ann', id, 'hal, are you there?', slow);
+      const key = `push:${id}:hal`;
+      const [waiting] = await db.sql<{ due: boolean }[]>`select run_at > now() as due from graphile_worker.jobs where key = ${key}`;
+      expect(waiting).toEqual({ due: true });
+      expect((await api(a, token.ann!, 'DELETE', `/v1/conversations/${id}/members/hal`)).status).toBe(200);
+      // The removal committed while the job still waited for its run time.
+      const [still] = await db.sql<{ due: boolean }[]>`select run_at > now() as due from graphile_worker.jobs where key = ${key}`;
+      expect(still).toEqual({ due: true });
+      await eventually(async () => (await db.sql`select 1 from graphile_worker.jobs where key = ${key}`).length === 0, 'the job to run', 20_000);
+      await drained();
+      expect(service.requests.get(device.id) ?? 0).toBe(0);
+      expect(service.notifications(device)).toEqual([]);
+    } finally {
+      await slow.close();
+    }
   });
 
   it('a job enqueued by an instance that stops is sent once, by another instance', async () => {

@@ -27,7 +27,7 @@ export interface PushWorkerOptions {
   log: Logger;
   /** Jobs run at once on this instance. */
   concurrency: number;
-  /** The tasks this instance runs: push.notify (pushTask) and webhook.deliver (webhooks/deliver.ts). */
+  /** The tasks this instance runs: push.notify (pushTask) and webhook.drain (webhooks/deliver.ts). */
   tasks: TaskList;
 }
 

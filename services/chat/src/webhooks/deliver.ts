@@ -1,76 +1,77 @@
 /**
- * The `webhook.deliver` job: one per (endpoint, event), enqueued by the send statement's
- * trigger (migration 0008). It POSTs the event in the Standard Webhooks format (the
- * `standardwebhooks` package signs it: webhook-id, webhook-timestamp, webhook-signature, one
- * signature per configured secret during a rotation). A 2xx completes the job; anything else
- * fails it and the queue retries with exponential back-off; the last failed attempt writes a
- * dead letter (webhook_dead_letters) instead. The event id is stable across retries
- * (`msg_<messageId>`), so a receiver de-duplicates the at-least-once deliveries by it.
+ * The `webhook.drain` job: one per (endpoint, conversation), enqueued by the statement
+ * triggers on `messages` and `events` (migration 0010) in the writing transaction. Its job key
+ * and named queue are the pair, so graphile-worker runs at most one drain of a pair at a time
+ * (on any instance) and queues one more behind a running drain when an event commits meanwhile.
+ *
+ * The drain delivers the pair's events above its cursor strictly in seq order, in the Standard
+ * Webhooks format (payloads.ts), moving the cursor after each 2xx. When the endpoint refuses an
+ * event, the drain stops there, so later events wait behind it, and schedules itself again after
+ * a back-off (WEBHOOK_RETRY_BASE_MS doubling per failure, at most WEBHOOK_RETRY_MAX_MS). The
+ * back-off lives in the cursor row and the job's run_at, not in graphile-worker's attempt count,
+ * which every new event would reset (add_job with a job key). An event still refused
+ * WEBHOOK_DEAD_LETTER_AFTER_SEC after it happened is written to webhook_dead_letters and the
+ * cursor moves past it. The event id is stable across retries and replays, so a receiver
+ * de-duplicates the at-least-once deliveries by it.
  */
-import { dsql, eq, schema, type Database } from '@chat/db';
+import type { Database } from '@chat/db';
 import type { JobHelpers, TaskList } from 'graphile-worker';
 import type { Logger } from 'pino';
-import { Counter, type Registry } from 'prom-client';
+import { Counter, Gauge, type Registry } from 'prom-client';
 import { Webhook } from 'standardwebhooks';
 import type { WebhookEndpoint, WebhooksConfig } from '../config.ts';
+import { advanceCursor, deadLetter, failingBacklog, pendingRows, readCursor, recordFailure, type PairKey } from '../db/webhooks.ts';
+import { webhookEvent } from './payloads.ts';
 
-export const DELIVER_TASK = 'webhook.deliver';
+export const DRAIN_TASK = 'webhook.drain';
 const SEND_TIMEOUT_MS = 10_000;
+/** Rows read per query, and events delivered per run before the drain yields its worker slot. */
+const PAGE = 50;
+const RUN_BUDGET = 500;
+/** graphile-worker's own retries cover only unexpected errors (the database away, a crash). */
+const JOB_MAX_ATTEMPTS = 25;
+
+export type DeliveryOutcome = 'delivered' | 'retry' | 'dead' | 'dropped';
 
 export interface WebhookMetrics {
-  outcome(endpointId: string, outcome: 'delivered' | 'retry' | 'dead' | 'dropped'): void;
+  outcome(endpointId: string, outcome: DeliveryOutcome): void;
 }
 
-/** chat_webhook_deliveries_total{endpoint, outcome}. */
-export function webhookMetrics(registry: Registry): WebhookMetrics {
+/**
+ * chat_webhook_deliveries_total{endpoint, outcome}, and at scrape time, from the cursors (the
+ * same on every instance: take the max, not the sum), chat_webhook_failing_conversations and
+ * chat_webhook_oldest_failing_seconds per endpoint.
+ */
+export function webhookMetrics(registry: Registry, db: Database, config: WebhooksConfig): WebhookMetrics {
   const counter = new Counter({ name: 'chat_webhook_deliveries_total', help: 'Webhook delivery attempts by endpoint and outcome', labelNames: ['endpoint', 'outcome'], registers: [registry] });
+  // One query per scrape sets both gauges, from the collect of the one registered (so serialised) first.
+  const oldest: Gauge = new Gauge({ name: 'chat_webhook_oldest_failing_seconds', help: 'Age of the oldest webhook event the endpoint keeps refusing (0: none)', labelNames: ['endpoint'], registers: [] });
+  const failing = new Gauge({
+    name: 'chat_webhook_failing_conversations',
+    help: 'Conversations whose next webhook event the endpoint keeps refusing',
+    labelNames: ['endpoint'],
+    registers: [registry],
+    async collect() {
+      const rows = await failingBacklog(db).catch(() => null);
+      if (!rows) return;
+      for (const { id } of config.endpoints) {
+        const row = rows.find((r) => r.endpointId === id);
+        this.set({ endpoint: id }, row?.conversations ?? 0);
+        oldest.set({ endpoint: id }, row ? Math.max(0, (Date.now() - row.oldest.getTime()) / 1000) : 0);
+      }
+    },
+  });
+  registry.registerMetric(oldest);
+  void failing;
   return { outcome: (endpoint, outcome) => counter.inc({ endpoint, outcome }) };
 }
 
-/** Connection settings that make the send statement enqueue webhook jobs (migration 0008). */
+/** The connection setting that makes the triggers enqueue drains (migration 0010): event type -> endpoint ids. */
 export function webhookSettings(config: WebhooksConfig): Record<string, string> {
-  const subscribed = config.endpoints.filter((e) => e.events.includes('message.created')).map((e) => e.id);
-  if (subscribed.length === 0) return {};
-  return { 'chat.webhooks': subscribed.join(','), 'chat.webhook_max_attempts': String(config.maxAttempts) };
-}
-
-interface DeliverPayload {
-  endpointId: string;
-  type: 'message.created';
-  messageId: string;
-}
-
-function isDeliverPayload(value: unknown): value is DeliverPayload {
-  const v = value as Partial<DeliverPayload> | null;
-  return typeof v?.endpointId === 'string' && v.type === 'message.created' && typeof v.messageId === 'string';
-}
-
-/** The event body: the message as it is now (a deleted message has a null body). */
-async function messageCreated(db: Database, messageId: string): Promise<{ id: string; body: string } | null> {
-  const { messages, users } = schema;
-  const [row] = await db
-    .select({
-      id: messages.id,
-      conversationId: messages.conversationId,
-      seq: messages.seq,
-      senderId: messages.senderId,
-      senderName: users.name,
-      body: messages.body,
-      createdAt: messages.createdAt,
-    })
-    .from(messages)
-    .leftJoin(users, eq(users.id, messages.senderId))
-    .where(eq(messages.id, messageId));
-  if (!row) return null;
-  const id = `msg_${row.id}`;
-  return {
-    id,
-    body: JSON.stringify({
-      type: 'message.created',
-      timestamp: row.createdAt.toISOString(),
-      data: { conversationId: row.conversationId, message: { id: row.id, seq: row.seq, senderId: row.senderId, senderName: row.senderName, body: row.body, createdAt: row.createdAt.toISOString() } },
-    }),
-  };
+  const byType: Record<string, string[]> = {};
+  for (const endpoint of config.endpoints) for (const type of endpoint.events) (byType[type] ??= []).push(endpoint.id);
+  if (Object.keys(byType).length === 0) return {};
+  return { 'chat.webhook_events': JSON.stringify(byType) };
 }
 
 /** Signs with every secret (Standard Webhooks: space-separated signatures), newest first. */
@@ -78,7 +79,14 @@ export function signatures(endpoint: WebhookEndpoint, id: string, at: Date, body
   return endpoint.secrets.map((secret) => new Webhook(secret).sign(id, at, body)).join(' ');
 }
 
-async function post(endpoint: WebhookEndpoint, id: string, body: string): Promise<{ status: number | null; error: string | null }> {
+export interface PostResult {
+  status: number | null;
+  /** Null on a 2xx. */
+  error: string | null;
+}
+
+/** One signed POST; a redirect is a failure (the operator configures the final URL). */
+export async function post(endpoint: WebhookEndpoint, id: string, body: string): Promise<PostResult> {
   const at = new Date();
   try {
     const response = await fetch(endpoint.url, {
@@ -100,35 +108,64 @@ async function post(endpoint: WebhookEndpoint, id: string, body: string): Promis
   }
 }
 
+function isPair(value: unknown): value is PairKey {
+  const v = value as Partial<PairKey> | null;
+  return typeof v?.endpointId === 'string' && typeof v.conversationId === 'string';
+}
+
+export const jobKey = (pair: PairKey) => `webhook:${pair.endpointId}:${pair.conversationId}`;
+
+/** The wait before the attempt after `failures` failures: base, doubled each time, capped. */
+export function backoffMs(config: WebhooksConfig, failures: number): number {
+  return Math.min(config.retryMaxMs, config.retryBaseMs * 2 ** Math.min(failures - 1, 30));
+}
+
 export function webhookTask(db: Database, config: WebhooksConfig, log: Logger, metrics: WebhookMetrics): TaskList {
   const byId = new Map(config.endpoints.map((e) => [e.id, e]));
+
+  /** Runs the pair's drain again at `runAt` (now: at once, behind the other waiting jobs). */
+  const again = (helpers: JobHelpers, pair: PairKey, runAt?: Date) =>
+    helpers.addJob(DRAIN_TASK, pair, { jobKey: jobKey(pair), queueName: jobKey(pair), jobKeyMode: 'replace', maxAttempts: JOB_MAX_ATTEMPTS, ...(runAt ? { runAt } : {}) });
+
   return {
-    [DELIVER_TASK]: async (payload: unknown, helpers: JobHelpers) => {
-      if (!isDeliverPayload(payload)) return log.error('webhook job with an unknown payload: dropped');
-      const endpoint = byId.get(payload.endpointId);
-      // An endpoint removed from the configuration: its queued events go nowhere.
-      if (!endpoint) return metrics.outcome(payload.endpointId, 'dropped');
-      const event = await messageCreated(db, payload.messageId);
-      // The conversation was deleted meanwhile (its messages with it).
-      if (!event) return metrics.outcome(endpoint.id, 'dropped');
-      const result = await post(endpoint, event.id, event.body);
-      if (result.error === null) return metrics.outcome(endpoint.id, 'delivered');
-      if (helpers.job.attempts < helpers.job.max_attempts) {
-        metrics.outcome(endpoint.id, 'retry');
-        throw new Error(`webhook ${endpoint.id}: ${result.error}`);
+    [DRAIN_TASK]: async (payload: unknown, helpers: JobHelpers) => {
+      if (!isPair(payload)) return log.error('webhook job without endpointId and conversationId: dropped');
+      const pair: PairKey = { endpointId: payload.endpointId, conversationId: payload.conversationId };
+      const endpoint = byId.get(pair.endpointId);
+      // An endpoint removed from the configuration: its cursor stays where it was.
+      if (!endpoint) return metrics.outcome(pair.endpointId, 'dropped');
+      const cursor = await readCursor(db, pair);
+      if (!cursor) return;
+      let position = cursor.deliveredSeq;
+      let failures = cursor.failures;
+      for (let sent = 0; sent < RUN_BUDGET; ) {
+        const rows = await pendingRows(db, pair.conversationId, position, endpoint.events, Math.min(PAGE, RUN_BUDGET - sent));
+        if (rows.length === 0) return;
+        for (const row of rows) {
+          const event = webhookEvent(pair.conversationId, row);
+          const result = await post(endpoint, event.id, event.body);
+          sent++;
+          if (result.error === null) {
+            if (!(await advanceCursor(db, pair, position, row.seq))) return;
+            metrics.outcome(endpoint.id, 'delivered');
+          } else if (Date.now() - row.createdAt.getTime() >= config.deadLetterAfterMs) {
+            const letter = { eventId: event.id, eventType: row.type, seq: row.seq, payload: event.body, attempts: failures + 1, lastStatus: result.status, lastError: result.error };
+            if (!(await deadLetter(db, pair, position, letter))) return;
+            metrics.outcome(endpoint.id, 'dead');
+            log.warn({ endpoint: endpoint.id, eventId: event.id, attempts: failures + 1 }, 'webhook event dead-lettered');
+          } else {
+            const counted = await recordFailure(db, pair, position, row.createdAt);
+            if (counted === null) return;
+            metrics.outcome(endpoint.id, 'retry');
+            await again(helpers, pair, new Date(Date.now() + backoffMs(config, counted)));
+            return;
+          }
+          position = row.seq;
+          failures = 0;
+        }
       }
-      await db.insert(schema.webhookDeadLetters).values({
-        endpointId: endpoint.id,
-        eventId: event.id,
-        eventType: payload.type,
-        payload: event.body,
-        attempts: helpers.job.attempts,
-        lastStatus: result.status,
-        lastError: result.error.slice(0, 1000),
-        failedAt: dsql`now()`,
-      });
-      metrics.outcome(endpoint.id, 'dead');
-      log.warn({ endpoint: endpoint.id, eventId: event.id, attempts: helpers.job.attempts }, 'webhook event dead-lettered');
+      // More to deliver than one run's budget: yield the worker slot, then carry on.
+      await again(helpers, pair);
     },
   };
 }
