@@ -25,7 +25,7 @@ function member(userId: string, lastReadSeq = 0, lastDeliveredSeq = 0): Member {
 function list(unreadCount = 0): ConversationList {
   return {
     conversations: [
-      { id: cid, kind: 'direct', title: null, isPublic: false, creatorId: 'alice', lastSeq: 2, lastActivityAt: at, createdAt: at, role: 'member', muted: false, lastReadSeq: 2, unreadCount, lastMessage: message(2), members: [member('alice', 2, 2), member('bob', 2, 2)] },
+      { id: cid, kind: 'direct', title: null, isPublic: false, encrypted: false, creatorId: 'alice', lastSeq: 2, lastActivityAt: at, createdAt: at, role: 'member', muted: false, lastReadSeq: 2, unreadCount, lastMessage: message(2), members: [member('alice', 2, 2), member('bob', 2, 2)] },
     ],
     nextCursor: null,
     totalUnread: unreadCount,

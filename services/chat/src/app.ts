@@ -28,6 +28,7 @@ import { registerOps } from './http/ops.ts';
 import { registerOpenApi } from './http/openapi.ts';
 import { requireRouteCosts, routeCost } from './http/route-costs.ts';
 import { loggedUrl } from './http/request-log.ts';
+import { keyRoutes } from './http/keys.ts';
 import { pushRoutes } from './http/push.ts';
 import { searchRoutes } from './http/search.ts';
 import { threadRoutes } from './http/threads.ts';
@@ -320,6 +321,7 @@ export async function buildApp(config: Readonly<Config>, logger: Logger = create
       await v1.register(adminRoutes, { chat });
       await v1.register(searchRoutes, { chat });
       await v1.register(threadRoutes, { chat });
+      await v1.register(keyRoutes, { chat });
       await v1.register(pushRoutes, { db: database.db, config: config.push, ensureUser: (identity) => chat.ensureUser(identity) });
     },
     { prefix: '/v1' },

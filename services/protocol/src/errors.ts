@@ -16,6 +16,7 @@ export const ERRORS = {
   PAYLOAD_TOO_LARGE: { status: 413, close: 1009, retryable: false, message: 'The payload is too large.' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, close: null, retryable: false, message: 'This content type is not accepted.' },
   CONFLICT: { status: 409, close: null, retryable: false, message: 'The request conflicts with the current state.' },
+  KEYS_CHANGED: { status: 409, close: null, retryable: false, message: "The conversation's devices changed; fetch the keys again and re-seal." },
   EDIT_WINDOW_CLOSED: { status: 409, close: null, retryable: false, message: 'The message can no longer be edited.' },
   RATE_LIMITED: { status: 429, close: 4429, retryable: true, message: 'Too many requests; slow down.' },
   TOO_MANY_CONNECTIONS: { status: 429, close: 4429, retryable: true, message: 'Too many open connections.' },

@@ -67,6 +67,20 @@ export interface ReceiptEvent extends StreamEventBase {
   upTo: number;
 }
 
+/**
+ * A member's device set in the key directory changed (docs/e2e.md): a device was published,
+ * rotated its encryption key, or was removed. Sent to each live encrypted conversation of
+ * that user, in the seq stream, so a device that was offline learns it on resume. Clients
+ * refetch the conversation's keys and show the key-change warning.
+ */
+export interface KeysChangedEvent extends StreamEventBase {
+  type: 'keys.changed';
+  /** Whose devices changed (the actor). */
+  userId: string;
+  deviceId: string;
+  change: 'added' | 'rotated' | 'removed';
+}
+
 export type ConversationEvent =
   | MessageCreatedEvent
   | MessageEditedEvent
@@ -77,7 +91,8 @@ export type ConversationEvent =
   | MemberRoleChangedEvent
   | ConversationUpdatedEvent
   | ConversationDeletedEvent
-  | ReceiptEvent;
+  | ReceiptEvent
+  | KeysChangedEvent;
 
 export type ConversationEventType = ConversationEvent['type'];
 

@@ -3,6 +3,7 @@ import { Type, type Static } from '@sinclair/typebox';
 import { ClientMsgId, Nullable, SendBodyText, Seq, Title, UserId, Uuid } from './common.ts';
 import { LIMITS } from './limits.ts';
 import { Conversation, Message, User } from './models.ts';
+import { EncryptedFlag } from './e2e.ts';
 
 export const ErrorResponse = Type.Object({
   code: Type.String(),
@@ -48,7 +49,7 @@ export const ConversationList = Type.Object({
 });
 export type ConversationList = Static<typeof ConversationList>;
 
-export const CreateDirectBody = Type.Object({ userId: UserId }, { additionalProperties: false });
+export const CreateDirectBody = Type.Object({ userId: UserId, encrypted: Type.Optional(EncryptedFlag) }, { additionalProperties: false });
 
 export const CreateGroupBody = Type.Object(
   {

@@ -74,6 +74,11 @@ export const Conversation = Type.Object({
   lastSeq: Seq,
   lastActivityAt: Timestamp,
   createdAt: Timestamp,
+  /**
+   * End-to-end encrypted (docs/e2e.md): direct only, fixed at creation. Message bodies are
+   * sealed envelopes (JSON), `replyTo.preview` is meaningless (the quote is in the ciphertext).
+   */
+  encrypted: Type.Boolean(),
   /** The caller's own membership. */
   role: Role,
   muted: Type.Boolean(),

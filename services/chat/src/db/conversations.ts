@@ -14,10 +14,14 @@ export const UNREAD_CAP = 100;
 const LIST_MEMBERS = 50;
 
 /** The conversation's kind and the user's role in it (null when not a member), or null when it does not exist. */
-export async function access(db: Database, conversationId: string, userId: string): Promise<{ kind: 'direct' | 'group'; isPublic: boolean; role: Role | null } | null> {
+export async function access(
+  db: Database,
+  conversationId: string,
+  userId: string,
+): Promise<{ kind: 'direct' | 'group'; isPublic: boolean; encrypted: boolean; role: Role | null } | null> {
   const [row] = await prepared(db, 'access', () =>
     db
-      .select({ kind: conversations.kind, isPublic: conversations.isPublic, role: members.role })
+      .select({ kind: conversations.kind, isPublic: conversations.isPublic, encrypted: conversations.encrypted, role: members.role })
       .from(conversations)
       .leftJoin(members, and(eq(members.conversationId, conversations.id), eq(members.userId, dsql.placeholder('userId'))))
       .where(and(eq(conversations.id, dsql.placeholder('conversationId')), isNull(conversations.deletedAt)))
@@ -88,6 +92,7 @@ const listFields = {
   kind: conversations.kind,
   title: conversations.title,
   isPublic: conversations.isPublic,
+  encrypted: conversations.encrypted,
   creatorId: conversations.creatorId,
   lastSeq: conversations.lastSeq,
   lastActivityAt: conversations.lastActivityAt,
@@ -131,6 +136,7 @@ function toConversation(row: ListRow): Conversation {
     kind: row.kind,
     title: row.title,
     isPublic: row.isPublic,
+    encrypted: row.encrypted,
     creatorId: row.creatorId,
     lastSeq: row.lastSeq,
     lastActivityAt: row.lastActivityAt.toISOString(),

@@ -8,7 +8,15 @@ const { conversations, events, members, messageEdits, messages, reactions } = sc
 
 async function lockTarget(tx: Tx, conversationId: string, messageId: string) {
   const [row] = await tx
-    .select({ id: messages.id, senderId: messages.senderId, body: messages.body, createdAt: messages.createdAt, deletedAt: messages.deletedAt })
+    .select({
+      id: messages.id,
+      senderId: messages.senderId,
+      clientMsgId: messages.clientMsgId,
+      replyToId: messages.replyToId,
+      body: messages.body,
+      createdAt: messages.createdAt,
+      deletedAt: messages.deletedAt,
+    })
     .from(messages)
     .where(and(eq(messages.id, messageId), eq(messages.conversationId, conversationId)))
     .for('update');
@@ -27,10 +35,13 @@ function unlessUnchanged(run: Promise<{ seq: number | null }>): Promise<{ seq: n
   });
 }
 
+/** The caller's own rule for an edit, run under the message's lock (encrypted conversations: domain/actions.ts). */
+export type EditCheck = (target: { clientMsgId: string; replyToId: string | null; body: string | null }) => void;
+
 export async function editMessage(
   db: Database,
   bus: Bus,
-  input: { conversationId: string; messageId: string; actorId: string; body: string; editWindowSec: number },
+  input: { conversationId: string; messageId: string; actorId: string; body: string; editWindowSec: number; check?: EditCheck | undefined },
 ): Promise<{ seq: number | null }> {
   return db.transaction(async (tx) => {
     const at = await nextSeq(tx, input.conversationId);
@@ -39,6 +50,7 @@ export async function editMessage(
     if (target.deletedAt) throw new AppError('CONFLICT', 'The message was deleted.');
     if (at.now.getTime() - target.createdAt.getTime() > input.editWindowSec * 1000) throw new AppError('EDIT_WINDOW_CLOSED');
     if (target.body === input.body) throw new AppError('CONFLICT', 'The text is unchanged.');
+    input.check?.(target);
     await Promise.all([
       tx.insert(messageEdits).values({ messageId: input.messageId, previousBody: target.body, editedAt: at.now }),
       tx.update(messages).set({ body: input.body, editedAt: at.now }).where(eq(messages.id, input.messageId)),

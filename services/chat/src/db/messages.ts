@@ -20,6 +20,13 @@ export interface HistoryOptions {
   before?: number;
   after?: number;
   limit: number;
+  /** An encrypted conversation: the computed reply previews are envelope prefixes, so they are left out (docs/e2e.md). */
+  hideReplyPreviews?: boolean;
+}
+
+/** Drops the reply preview of an encrypted conversation's message (its quote is inside the ciphertext). */
+function withoutPreview<T extends { replyPreview?: string | null }>(row: T): T {
+  return { ...row, replyPreview: null };
 }
 
 /** One page in ascending seq order; `hasMore` is about the paging direction. */
@@ -45,7 +52,7 @@ export async function historyPage(db: Database, conversationId: string, options:
   );
   const rows = await statement.execute({ conversationId, after: options.after, before: options.before, take: options.limit + 1 });
   const hasMore = rows.length > options.limit;
-  const page = rows.slice(0, options.limit).map(toMessage);
+  const page = rows.slice(0, options.limit).map((row) => toMessage(options.hideReplyPreviews ? withoutPreview(row) : row));
   if (!forward) page.reverse();
   return { messages: page, hasMore };
 }
@@ -55,7 +62,7 @@ export async function historyPage(db: Database, conversationId: string, options:
  * messages (current state: a later edit or delete shows through, and its own event
  * follows) merged with every other event, by seq.
  */
-export async function loadStream(db: Database, conversationId: string, afterSeq: number, limit: number): Promise<LoadedEvent[]> {
+export async function loadStream(db: Database, conversationId: string, afterSeq: number, limit: number, hideReplyPreviews = false): Promise<LoadedEvent[]> {
   const { messagesAfter, eventsAfter } = prepared(db, 'stream', () => ({
     messagesAfter: db
       .select(messageColumns)
@@ -84,7 +91,7 @@ export async function loadStream(db: Database, conversationId: string, afterSeq:
   const values = { conversationId, afterSeq, limit };
   const [messages, others] = await Promise.all([messagesAfter.execute(values), eventsAfter.execute(values)]);
   const merged = [
-    ...messages.map((row) => ({ seq: row.seq, frame: messageCreatedFrame(toMessage(row)), access: null })),
+    ...messages.map((row) => ({ seq: row.seq, frame: messageCreatedFrame(toMessage(hideReplyPreviews ? withoutPreview(row) : row)), access: null })),
     ...others.map((row) => ({ seq: row.seq, frame: eventFrame(row), access: accessChange(row.type, row.data) })),
   ];
   return merged.sort((x, y) => x.seq - y.seq).slice(0, limit);

@@ -99,6 +99,8 @@ export interface PushState {
   /** A presence row of the user is live on some instance: a socket delivers instead. */
   online: boolean;
   kind: 'direct' | 'group';
+  /** End-to-end encrypted: the body is ciphertext, so a notification names the sender only. */
+  encrypted: boolean;
   title: string | null;
   /** Unread messages from others (up to PUSH_COUNT_CAP) and the newest of them. */
   count: number;
@@ -108,7 +110,7 @@ export interface PushState {
 /** The member's push state, or null when they are no longer a member or the conversation is gone. */
 export async function pushState(db: Database, userId: string, conversationId: string): Promise<PushState | null> {
   const [member] = await db
-    .select({ muted: members.muted, lastReadSeq: members.lastReadSeq, kind: conversations.kind, title: conversations.title, deletedAt: conversations.deletedAt })
+    .select({ muted: members.muted, lastReadSeq: members.lastReadSeq, kind: conversations.kind, encrypted: conversations.encrypted, title: conversations.title, deletedAt: conversations.deletedAt })
     .from(members)
     .innerJoin(conversations, eq(conversations.id, members.conversationId))
     .where(and(eq(members.conversationId, conversationId), eq(members.userId, userId)));
@@ -128,6 +130,7 @@ export async function pushState(db: Database, userId: string, conversationId: st
     muted: member.muted,
     online: live !== undefined,
     kind: member.kind,
+    encrypted: member.encrypted,
     title: member.title,
     count: counted?.n ?? 0,
     latest: latest ? { ...latest, senderName: latest.senderName ?? 'Someone' } : null,

@@ -2,7 +2,7 @@
  * Full-text search over the messages of the caller's conversations, newest first,
  * with highlighted snippets as plain-text segments (never HTML).
  */
-import { and, desc, dsql, eq, isNull, schema, type Database } from '@chat/db';
+import { and, desc, dsql, eq, isNull, not, schema, type Database } from '@chat/db';
 import type { SearchPage, SnippetSegment } from '@chat/protocol';
 import { AppError } from '../errors.ts';
 import { prepared } from './prepared.ts';
@@ -58,7 +58,8 @@ export async function searchMessages(db: Database, options: SearchOptions): Prom
         .from(query)
         .crossJoin(m)
         .innerJoin(members, and(eq(members.conversationId, m.conversationId), eq(members.userId, dsql.placeholder('userId'))))
-        .innerJoin(conversations, and(eq(conversations.id, m.conversationId), isNull(conversations.deletedAt)))
+        // Encrypted conversations' bodies are ciphertext: clients search their own decrypted cache.
+        .innerJoin(conversations, and(eq(conversations.id, m.conversationId), isNull(conversations.deletedAt), not(conversations.encrypted)))
         .where(
           and(
             dsql`querytree(${query.tsq}) not in ('', 'T')`,

@@ -7,6 +7,7 @@ import * as changes from '../db/message-changes.ts';
 import { AppError } from '../errors.ts';
 import { encodeFrame } from '../frames.ts';
 import type { Chat } from './chat.ts';
+import { expectHeader, parseEnvelope } from './envelope.ts';
 import { allowed, ROLE_RANK, require } from './policy.ts';
 
 interface MessageTarget {
@@ -14,10 +15,25 @@ interface MessageTarget {
   messageId: string;
 }
 
+/**
+ * In an encrypted conversation the new body is a new envelope of the same message (same
+ * clientMsgId and replyToId) with a higher `edit` than the stored one, checked under the
+ * message's lock.
+ */
 export async function editMessage(chat: Chat, identity: Identity, input: MessageTarget & { body: string }): Promise<ChangeResult> {
-  chat.checkBody(input.body);
-  await chat.access(identity, input.conversationId);
-  return changes.editMessage(chat.db, chat.bus, { ...input, actorId: identity.userId, editWindowSec: chat.limits.editWindowSec });
+  const { encrypted } = await chat.access(identity, input.conversationId);
+  let check: changes.EditCheck | undefined;
+  if (encrypted) {
+    const envelope = await chat.checkSealed(identity, input.conversationId, input.body);
+    check = (target) => {
+      expectHeader(envelope, { clientMsgId: target.clientMsgId, replyToId: target.replyToId });
+      const previous = target.body === null ? null : parseEnvelope(target.body);
+      if (previous && envelope.edit <= previous.edit) throw new AppError('CONFLICT', 'An edit needs a higher edit number than the stored envelope.', { currentEdit: previous.edit });
+    };
+  } else {
+    chat.checkBody(input.body);
+  }
+  return changes.editMessage(chat.db, chat.bus, { ...input, actorId: identity.userId, editWindowSec: chat.limits.editWindowSec, check });
 }
 
 export async function deleteMessage(chat: Chat, identity: Identity, input: MessageTarget): Promise<ChangeResult> {

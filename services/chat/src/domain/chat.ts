@@ -9,6 +9,7 @@ import type { Identity } from '../auth/session-token.ts';
 import * as conversations from '../db/conversations.ts';
 import { membersAddedSince } from '../db/events.ts';
 import { ping } from '../db/health.ts';
+import { conversationDevices, isEncrypted } from '../db/device-keys.ts';
 import { createConversation } from '../db/membership-changes.ts';
 import { messageCreatedFrame, writeMessages, type NewMessage, type WrittenMessage } from '../db/message-writes.ts';
 import { historyPage, loadStream } from '../db/messages.ts';
@@ -16,6 +17,7 @@ import { upsertUsers, type UserUpsert } from '../db/users.ts';
 import { AppError } from '../errors.ts';
 import type { Bus, Signal, StreamEvent } from '../fanout/bus.ts';
 import type { Metrics } from '../metrics.ts';
+import { expectHeader, expectRecipients, parseEnvelope } from './envelope.ts';
 import { GroupCommit, type Outcome } from './group-commit.ts';
 import { ROLE_RANK } from './policy.ts';
 
@@ -28,6 +30,8 @@ export interface SendInput {
 }
 
 const SEEN_USERS_MAX = 50_000;
+/** Conversations whose (immutable) encrypted flag an instance remembers. */
+const ENCRYPTED_FLAGS_MAX = 100_000;
 /** Send batches pipelined at once on the writer connection. */
 const SENDS_IN_FLIGHT = 2;
 
@@ -36,6 +40,8 @@ export class Chat {
   private readonly userWrites: GroupCommit<UserUpsert, void>;
   /** userId → "name\0image" last written, so reconnects do not rewrite unchanged users. */
   private readonly seenUsers = new Map<string, string>();
+  /** conversationId → encrypted: set at creation and never changed, so it is cached without expiry. */
+  private readonly encryptedFlags = new Map<string, boolean>();
 
   /**
    * The data layer's Drizzle handle and (below) the bus, for the domain modules
@@ -110,13 +116,44 @@ export class Chat {
    * conversations that do not exist: non-members learn nothing). A system role acts as
    * that role everywhere.
    */
-  async access(identity: Identity, conversationId: string): Promise<{ role: Role; kind: 'direct' | 'group'; member: boolean }> {
+  async access(identity: Identity, conversationId: string): Promise<{ role: Role; kind: 'direct' | 'group'; member: boolean; encrypted: boolean }> {
     const found = await conversations.access(this.db, conversationId, identity.userId);
+    if (found) this.rememberEncrypted(conversationId, found.encrypted);
     const own = found?.role ?? null;
     const system = found ? identity.systemRole : null;
     if (!own && !system) throw new AppError('FORBIDDEN', 'You are not a member of this conversation.');
     const role = !own ? system! : !system ? own : ROLE_RANK[system] > ROLE_RANK[own] ? system : own;
-    return { role, kind: found!.kind, member: own !== null };
+    return { role, kind: found!.kind, member: own !== null, encrypted: found!.encrypted };
+  }
+
+  private rememberEncrypted(conversationId: string, encrypted: boolean): void {
+    if (this.encryptedFlags.has(conversationId)) return;
+    if (this.encryptedFlags.size >= ENCRYPTED_FLAGS_MAX) this.encryptedFlags.delete(this.encryptedFlags.keys().next().value!);
+    this.encryptedFlags.set(conversationId, encrypted);
+  }
+
+  /** Whether the conversation is end-to-end encrypted (false when it does not exist: the write path answers that). One read per conversation per instance. */
+  async isEncrypted(conversationId: string): Promise<boolean> {
+    const known = this.encryptedFlags.get(conversationId);
+    if (known !== undefined) return known;
+    const found = await isEncrypted(this.db, conversationId);
+    if (found === null) return false;
+    this.rememberEncrypted(conversationId, found);
+    return found;
+  }
+
+  /**
+   * A sealed body's checks that do not depend on a stored message (docs/e2e.md): an
+   * envelope, from the caller, for this conversation, wrapped to exactly the members'
+   * current devices. One directory read, which also checks membership.
+   */
+  async checkSealed(identity: Identity, conversationId: string, body: string) {
+    const envelope = parseEnvelope(body);
+    expectHeader(envelope, { senderId: identity.userId, conversationId });
+    const directory = await conversationDevices(this.db, conversationId);
+    if (!directory.members.includes(identity.userId)) throw new AppError('FORBIDDEN', 'You are not a member of this conversation.');
+    expectRecipients(envelope, directory);
+    return envelope;
   }
 
   async authorize(identity: Identity, conversationId: string): Promise<Role> {
@@ -125,7 +162,12 @@ export class Chat {
 
   /** Membership is checked inside the write transaction, under the conversation's lock. */
   async send(identity: Identity, input: SendInput): Promise<WrittenMessage> {
-    this.checkBody(input.body, (input.attachmentIds?.length ?? 0) > 0);
+    if (await this.isEncrypted(input.conversationId)) {
+      const envelope = await this.checkSealed(identity, input.conversationId, input.body);
+      expectHeader(envelope, { clientMsgId: input.clientMsgId, replyToId: input.replyToId ?? null, edit: 0 });
+    } else {
+      this.checkBody(input.body, (input.attachmentIds?.length ?? 0) > 0);
+    }
     const started = performance.now();
     const result = await this.sends.submit({
       conversationId: input.conversationId,
@@ -149,8 +191,8 @@ export class Chat {
   }
 
   async history(identity: Identity, conversationId: string, query: { before?: number; after?: number; limit: number }): Promise<HistoryPage> {
-    await this.authorize(identity, conversationId);
-    return historyPage(this.db, conversationId, query);
+    const { encrypted } = await this.access(identity, conversationId);
+    return historyPage(this.db, conversationId, { ...query, hideReplyPreviews: encrypted });
   }
 
   list(identity: Identity, query: { limit: number; cursor?: string }): Promise<ConversationList> {
@@ -162,7 +204,8 @@ export class Chat {
     return conversations.getConversation(this.db, identity.userId, conversationId, role);
   }
 
-  async createDirect(identity: Identity, otherId: string): Promise<{ conversation: Conversation; created: boolean }> {
+  /** The pair's plain direct conversation, or (encrypted) their end-to-end encrypted one: two separate conversations. */
+  async createDirect(identity: Identity, otherId: string, encrypted = false): Promise<{ conversation: Conversation; created: boolean }> {
     if (otherId === identity.userId) throw new AppError('VALIDATION_FAILED', 'A direct conversation needs another user.');
     await this.ensureUser(identity);
     const known = await conversations.existingUserIds(this.db, [otherId]);
@@ -173,6 +216,7 @@ export class Chat {
       isPublic: false,
       creatorId: identity.userId,
       members: [identity.userId, otherId].map((userId) => ({ userId, role: 'member' as const })),
+      encrypted,
     });
     return { conversation: await conversations.getConversation(this.db, identity.userId, id), created };
   }
@@ -204,8 +248,8 @@ export class Chat {
     return conversations.streamPositions(this.db, userId, ids);
   }
 
-  loadStream(conversationId: string, afterSeq: number, limit: number) {
-    return loadStream(this.db, conversationId, afterSeq, limit);
+  async loadStream(conversationId: string, afterSeq: number, limit: number) {
+    return loadStream(this.db, conversationId, afterSeq, limit, await this.isEncrypted(conversationId));
   }
 
   /** The member.added events committed since `since`, oldest first (listener recovery). */

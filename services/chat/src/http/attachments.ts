@@ -21,12 +21,14 @@ import type { Readable } from 'node:stream';
 import {
   AttachmentParams,
   ConversationParams,
+  E2E_ATTACHMENT,
   ErrorResponse,
   MAX_ATTACHMENT_FILENAME_CHARS,
   UploadAttachmentQuery,
   UploadAttachmentResponse,
 } from '@chat/protocol';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { FastifyRequest } from 'fastify';
 import { Type } from '@sinclair/typebox';
 import { Value } from '@sinclair/typebox/value';
 import type { Config } from '../config.ts';
@@ -63,6 +65,8 @@ export const attachmentRoutes: FastifyPluginAsyncTypebox<AttachmentOptions> = as
   const { chat, config } = options;
   const storage = options.storage ?? new LocalDiskStorage(config.attachmentsDir);
   const allowed = new Set(config.attachmentTypes);
+  /** Uploads into an encrypted conversation (decided before the body is read): ciphertext under E2E_ATTACHMENT's name and type only. */
+  const sealed = new WeakSet<FastifyRequest>();
 
   // The caller is authenticated (and a cookie-authenticated upload's origin checked) by the
   // /v1 scope's preParsing hook (app.ts), before any body is read.
@@ -71,7 +75,7 @@ export const attachmentRoutes: FastifyPluginAsyncTypebox<AttachmentOptions> = as
   // Fastify answers 413 (PAYLOAD_TOO_LARGE) past the limit, from Content-Length or while reading.
   app.removeAllContentTypeParsers();
   app.addContentTypeParser(
-    config.attachmentTypes,
+    [...new Set([...config.attachmentTypes, E2E_ATTACHMENT.contentType])],
     { parseAs: 'buffer', bodyLimit: config.maxAttachmentBytes },
     (_request, body, done) => done(null, body),
   );
@@ -97,13 +101,23 @@ export const attachmentRoutes: FastifyPluginAsyncTypebox<AttachmentOptions> = as
       preParsing: async (request, _reply, payload) => {
         const params = request.params as unknown;
         if (!Value.Check(ConversationParams, params)) throw new AppError('VALIDATION_FAILED', 'The conversation id is not a UUID.');
-        await chat.access(request.identity, params.id);
+        if ((await chat.access(request.identity, params.id)).encrypted) {
+          // The real name and type are inside the message's ciphertext, never sent to the server.
+          const filename = (request.query as { filename?: unknown }).filename;
+          if (filename !== E2E_ATTACHMENT.filename) {
+            throw new AppError('VALIDATION_FAILED', `In an encrypted conversation an attachment is uploaded as ${E2E_ATTACHMENT.filename}.`, { filename: E2E_ATTACHMENT.filename });
+          }
+          if (mediaType(request.headers['content-type']) !== E2E_ATTACHMENT.contentType) {
+            throw new AppError('UNSUPPORTED_MEDIA_TYPE', `In an encrypted conversation an attachment is ${E2E_ATTACHMENT.contentType} (ciphertext).`, { allowed: [E2E_ATTACHMENT.contentType] });
+          }
+          sealed.add(request);
+        }
         return payload;
       },
     },
     async (request, reply) => {
       const contentType = mediaType(request.headers['content-type']);
-      if (!contentType || !allowed.has(contentType)) {
+      if (!contentType || !(sealed.has(request) ? contentType === E2E_ATTACHMENT.contentType : allowed.has(contentType))) {
         throw new AppError('UNSUPPORTED_MEDIA_TYPE', undefined, { allowed: [...allowed] });
       }
       const body = request.body as unknown;

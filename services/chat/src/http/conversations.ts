@@ -40,9 +40,9 @@ export const conversationRoutes: FastifyPluginAsyncTypebox<ApiOptions> = async (
 
   app.post(
     '/conversations/direct',
-    { config: { cost: COST.write }, schema: { summary: 'Get or create a direct conversation', tags: ['conversations'], body: CreateDirectBody, response: { 200: Conversation, 201: Conversation, ...errors } } },
+    { config: { cost: COST.write }, schema: { summary: 'Get or create a direct conversation', description: 'With `encrypted: true`, the pair’s end-to-end encrypted conversation (docs/e2e.md): a separate conversation from their plain one.', tags: ['conversations'], body: CreateDirectBody, response: { 200: Conversation, 201: Conversation, ...errors } } },
     async (request, reply) => {
-      const { conversation, created } = await chat.createDirect(request.identity, request.body.userId);
+      const { conversation, created } = await chat.createDirect(request.identity, request.body.userId, request.body.encrypted ?? false);
       return reply.status(created ? 201 : 200).send(conversation);
     },
   );

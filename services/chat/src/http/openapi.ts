@@ -28,6 +28,7 @@ const TAGS = [
   { name: 'typing', description: 'Typing indicators, for clients without a socket.' },
   { name: 'attachments', description: 'Uploads (raw bytes) and downloads.' },
   { name: 'search', description: "Full-text search over the caller's conversations." },
+  { name: 'keys', description: 'The end-to-end encryption key directory: signed device bundles, per user and per conversation (docs/e2e.md).' },
   { name: 'push', description: 'Web Push: the caller’s browser subscriptions, push settings and the VAPID key (docs/http-api.md#web-push).' },
   { name: 'websocket', description: 'The real-time protocol: frames, resume and close codes are in docs/protocol.md.' },
   { name: 'operations', description: 'Liveness, readiness and metrics, for the platform: no credentials, no per-address limit.' },

@@ -26,7 +26,8 @@ export function notificationFor(conversationId: string, state: PushState): PushP
   const count = state.count >= PUSH_COUNT_CAP ? '99+' : String(state.count);
   const title = state.kind === 'group' && state.title ? state.title : latest.senderName;
   let body: string;
-  if (state.settings.preview === 'message' && latest.body !== null && latest.body.trim() !== '') {
+  // An encrypted conversation's body is an envelope the service cannot open: sender only, whatever the setting.
+  if (state.settings.preview === 'message' && !state.encrypted && latest.body !== null && latest.body.trim() !== '') {
     const text = latest.body.length > PREVIEW_CHARS ? `${latest.body.slice(0, PREVIEW_CHARS - 1)}…` : latest.body;
     body = state.kind === 'group' ? `${latest.senderName}: ${text}` : text;
   } else {
