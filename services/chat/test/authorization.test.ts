@@ -301,7 +301,8 @@ describe('validation errors over HTTP: 400 VALIDATION_FAILED', () => {
     { name: 'send without body', method: 'POST', path: () => `/v1/conversations/${direct}/messages`, body: { clientMsgId: 'no-body' }, detail: null },
     { name: 'send with a wrongly typed body', method: 'POST', path: () => `/v1/conversations/${direct}/messages`, body: { clientMsgId: 'typed', body: { text: 'x' } }, detail: '/body' },
     { name: 'send with a malformed attachment id', method: 'POST', path: () => `/v1/conversations/${direct}/messages`, body: { clientMsgId: 'att', body: 'x', attachmentIds: ['nope'] }, detail: '/attachmentIds/0' },
-    { name: 'send with a body over 4000 characters', method: 'POST', path: () => `/v1/conversations/${direct}/messages`, body: { clientMsgId: 'long', body: 'a'.repeat(4001) }, detail: '/body' },
+    // The schema's bound is the sealed envelope's (LIMITS.maxEnvelopeChars); MAX_BODY_CHARS applies to plain conversations after it (413).
+    { name: 'send with a body over 49152 characters', method: 'POST', path: () => `/v1/conversations/${direct}/messages`, body: { clientMsgId: 'long', body: 'a'.repeat(49_153) }, detail: '/body' },
     { name: 'send with a clientMsgId over 64 characters', method: 'POST', path: () => `/v1/conversations/${direct}/messages`, body: { clientMsgId: 'c'.repeat(65), body: 'x' }, detail: '/clientMsgId' },
     { name: 'direct without userId', method: 'POST', path: () => '/v1/conversations/direct', body: {}, detail: null },
     { name: 'group without title', method: 'POST', path: () => '/v1/conversations', body: { memberIds: ['bob'] }, detail: null },

@@ -175,10 +175,14 @@ describe('malformed frames get typed errors and the connection stays usable', ()
     expect(ping).toMatchObject({ id: 'x2', code: 'VALIDATION_FAILED' });
   });
 
-  it('a body over 4000 characters: VALIDATION_FAILED on /body (the frame schema refuses it before the domain)', async () => {
-    const error = await rejects(live, json({ type: 'message.send', id: 'long', conversationId: ours, clientMsgId: 'long-1', body: 'a'.repeat(4001) }));
+  it('a body over 49152 characters: VALIDATION_FAILED on /body (the frame schema refuses it before the domain); over 4000 in a plain conversation: PAYLOAD_TOO_LARGE', async () => {
+    // The schema's bound is a sealed envelope's (LIMITS.maxEnvelopeChars, docs/e2e.md).
+    const error = await rejects(live, json({ type: 'message.send', id: 'long', conversationId: ours, clientMsgId: 'long-1', body: 'a'.repeat(49_153) }));
     expect(error).toMatchObject({ type: 'error', id: 'long', code: 'VALIDATION_FAILED', retryable: false });
     expect(paths(error)).toEqual(['/body']);
+    // MAX_BODY_CHARS, per conversation, in the domain.
+    const tooLong = await rejects(live, json({ type: 'message.send', id: 'long2', conversationId: ours, clientMsgId: 'long-2', body: 'a'.repeat(4001) }));
+    expect(tooLong).toMatchObject({ type: 'error', id: 'long2', code: 'PAYLOAD_TOO_LARGE', retryable: false });
 
     // Exactly 4000 is allowed: the bound is where the protocol says.
     const before = await dbState();

@@ -44,6 +44,8 @@ const bodyArb: fc.Arbitrary<unknown> = fc.oneof(
   { weight: 4, arbitrary: fc.string({ minLength: 1, maxLength: 40 }) },
   { weight: 2, arbitrary: fc.string({ unit: 'binary', maxLength: 80 }) },
   { weight: 1, arbitrary: fc.constantFrom('', ' \n\t ', '\u0000', 'a'.repeat(4000), 'a'.repeat(4001), '\u{1F600}'.repeat(2001)) },
+  // Around the schema's bound (a sealed envelope's, LIMITS.maxEnvelopeChars) and an envelope's prefix in a plain conversation.
+  { weight: 1, arbitrary: fc.constantFrom('a'.repeat(49_152), 'a'.repeat(49_153), '{"v":1,"alg":"x"}', '{"v":1') },
   { weight: 1, arbitrary: fc.oneof(fc.integer(), fc.constant(null), fc.array(fc.string(), { maxLength: 2 }), fc.object({ maxDepth: 1 })) },
 );
 
