@@ -158,7 +158,7 @@ describe('webhooks', () => {
     const byType = (type: string) => crm.find((r) => r.event.type === type)!.event;
     expect(crm.find((r) => r.id === `msg_${second.id}`)!.event).toMatchObject({
       type: 'message.created',
-      data: { conversationId: id, seq: second.seq, message: { id: second.id, seq: second.seq, senderId: 'ben', senderName: 'BEN', body: 'two' } },
+      data: { conversationId: id, seq: second.seq, message: { id: second.id, seq: second.seq, senderId: 'ben', senderName: 'BEN', encrypted: false, body: 'two' } },
     });
     expect(byType('message.edited').data).toMatchObject({ conversationId: id, actorId: 'ann', messageId: first.id });
     expect(byType('reaction.added').data).toMatchObject({ actorId: 'ben', messageId: first.id, userId: 'ben', emoji: '👍' });

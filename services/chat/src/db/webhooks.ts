@@ -23,7 +23,7 @@ export interface StreamRow {
   /** The event's own fields (`events.data`); null for a message. */
   data: Record<string, unknown> | null;
   /** A message's columns as they are now; null for an event. */
-  message: { senderName: string | null; body: string | null; replyToId: string | null; attachments: unknown; editedAt: Date | null; deletedAt: Date | null } | null;
+  message: { senderName: string | null; encrypted: boolean; body: string | null; replyToId: string | null; attachments: unknown; editedAt: Date | null; deletedAt: Date | null } | null;
 }
 
 export async function readCursor(db: Database, pair: PairKey): Promise<{ deliveredSeq: number; failures: number } | null> {
@@ -42,6 +42,7 @@ type RawRow = {
   message_id: string | null;
   data: Record<string, unknown> | null;
   sender_name: string | null;
+  encrypted: boolean | null;
   body: string | null;
   reply_to_id: string | null;
   attachments: unknown;
@@ -60,13 +61,13 @@ export async function pendingRows(db: Database, conversationId: string, after: n
   const rows = await db.execute<RawRow>(dsql`
     select * from (
       select 'message.created' as type, m.seq, m.created_at, m.sender_id as actor_id, m.id as message_id, null::jsonb as data,
-             u.name as sender_name, m.body, m.reply_to_id, m.attachments, m.edited_at, m.deleted_at
-      from messages m left join users u on u.id = m.sender_id
+             u.name as sender_name, c.encrypted, m.body, m.reply_to_id, m.attachments, m.edited_at, m.deleted_at
+      from messages m left join users u on u.id = m.sender_id join conversations c on c.id = m.conversation_id
       where m.conversation_id = ${conversationId} and m.seq > ${after}
         and ${wanted}::jsonb ? 'message.created'
       union all
       select e.type, e.seq, e.created_at, e.actor_id, e.message_id, e.data,
-             null, null, null, null, null, null
+             null, null, null, null, null, null, null
       from events e
       where e.conversation_id = ${conversationId} and e.seq > ${after}
         and e.type in (select jsonb_array_elements_text(${wanted}::jsonb))
@@ -80,7 +81,7 @@ export async function pendingRows(db: Database, conversationId: string, after: n
     data: r.data,
     message:
       r.type === 'message.created' && r.data === null
-        ? { senderName: r.sender_name, body: r.body, replyToId: r.reply_to_id, attachments: r.attachments, editedAt: r.edited_at && new Date(r.edited_at), deletedAt: r.deleted_at && new Date(r.deleted_at) }
+        ? { senderName: r.sender_name, encrypted: r.encrypted === true, body: r.body, replyToId: r.reply_to_id, attachments: r.attachments, editedAt: r.edited_at && new Date(r.edited_at), deletedAt: r.deleted_at && new Date(r.deleted_at) }
         : null,
   }));
 }

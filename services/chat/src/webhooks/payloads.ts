@@ -21,8 +21,9 @@ export function webhookEvent(conversationId: string, row: StreamRow): { id: stri
         data: {
           conversationId,
           seq: row.seq,
-          // The message as it is now: an edit shows, a deleted message has a null body.
-          message: { id: row.messageId, seq: row.seq, senderId: row.actorId, senderName: m.senderName, body: m.body, replyToId: m.replyToId, attachments: m.attachments ?? [], createdAt: timestamp, editedAt: iso(m.editedAt), deletedAt: iso(m.deletedAt) },
+          // The message as it is now: an edit shows, a deleted message has a null body. In an
+          // encrypted conversation (`encrypted: true`) the body is the sealed envelope's JSON.
+          message: { id: row.messageId, seq: row.seq, senderId: row.actorId, senderName: m.senderName, encrypted: m.encrypted, body: m.body, replyToId: m.replyToId, attachments: m.attachments ?? [], createdAt: timestamp, editedAt: iso(m.editedAt), deletedAt: iso(m.deletedAt) },
         },
       }),
     };
