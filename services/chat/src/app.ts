@@ -68,7 +68,8 @@ function trustHops(hops: number) {
   return (_address: string, hop: number) => hop < hops;
 }
 
-export function createLogger(config: Pick<Config, 'logLevel' | 'instanceId'>): Logger {
+/** `destination`: where to write (default stdout); the browser tests keep a log file to scan for plaintext. */
+export function createLogger(config: Pick<Config, 'logLevel' | 'instanceId'>, destination?: pino.DestinationStream): Logger {
   return pino({
     level: config.logLevel,
     base: { instance: config.instanceId },
@@ -84,7 +85,7 @@ export function createLogger(config: Pick<Config, 'logLevel' | 'instanceId'>): L
         remoteAddress: req.ip,
       }),
     },
-  });
+  }, destination);
 }
 
 /** The fan-out bus the configuration names: LISTEN/NOTIFY, or NATS JetStream routed by interest. */

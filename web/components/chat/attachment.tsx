@@ -4,6 +4,8 @@ import { useCallback, useEffect, useState } from 'react';
 import { useChat } from './chat-provider';
 import { PaperclipIcon } from './icons';
 import { VoicePlayer } from './voice';
+import { decryptAttachment } from '@chat/client';
+import { isSealed } from './e2e/message-states';
 
 /** Raster types the service serves inline; everything else is offered as a download. */
 const PREVIEWABLE = new Set(['image/png', 'image/jpeg', 'image/gif', 'image/webp']);
@@ -13,14 +15,19 @@ const blobs = new Map<string, Promise<Blob>>();
 const blobUrls = new Map<string, Promise<string>>();
 
 /** The bytes, typed as the attachment says (the service sends non-images as application/octet-stream). */
-function loadBlob(url: string, id: string, contentType: string, getToken: () => Promise<string>): Promise<Blob> {
+function loadBlob(url: string, id: string, contentType: string, getToken: () => Promise<string>, sealed?: { key: string; nonce: string }): Promise<Blob> {
   let pending = blobs.get(id);
   if (!pending) {
     pending = (async () => {
       const token = await getToken();
       const response = await fetch(url, { headers: { authorization: `Bearer ${token}` }, credentials: 'omit' });
       if (!response.ok) throw new Error(`Download failed (${response.status}).`);
-      return new Blob([await response.arrayBuffer()], { type: contentType });
+      const bytes = await response.arrayBuffer();
+      if (!sealed) return new Blob([bytes], { type: contentType });
+      // An encrypted conversation's file: the service holds only ciphertext; it opens here.
+      const plain = await decryptAttachment(bytes, sealed.key, sealed.nonce);
+      if (!plain) throw new Error('This file was altered and cannot be opened.');
+      return new Blob([plain as BlobPart], { type: contentType });
     })();
     pending.catch(() => blobs.delete(id)); // let a later render try again
     blobs.set(id, pending);
@@ -28,10 +35,10 @@ function loadBlob(url: string, id: string, contentType: string, getToken: () => 
   return pending;
 }
 
-function loadBlobUrl(url: string, id: string, contentType: string, getToken: () => Promise<string>): Promise<string> {
+function loadBlobUrl(url: string, id: string, contentType: string, getToken: () => Promise<string>, sealed?: { key: string; nonce: string }): Promise<string> {
   let pending = blobUrls.get(id);
   if (!pending) {
-    pending = loadBlob(url, id, contentType, getToken).then((blob) => URL.createObjectURL(blob));
+    pending = loadBlob(url, id, contentType, getToken, sealed).then((blob) => URL.createObjectURL(blob));
     pending.catch(() => blobUrls.delete(id));
     blobUrls.set(id, pending);
   }
@@ -49,16 +56,17 @@ export function Attachment({ attachment }: { attachment: AttachmentRef }) {
   const [src, setSrc] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
   const image = PREVIEWABLE.has(attachment.contentType);
+  const sealed = isSealed(attachment) ? { key: attachment.key, nonce: attachment.nonce } : undefined;
   const audio = attachment.contentType.startsWith('audio/');
   const loadAudio = useCallback(() => {
     if (!client) return Promise.reject(new Error('Not connected.'));
-    return loadBlob(client.http.attachmentUrl(attachment.id), attachment.id, attachment.contentType, getToken);
+    return loadBlob(client.http.attachmentUrl(attachment.id), attachment.id, attachment.contentType, getToken, sealed);
   }, [client, attachment.id, attachment.contentType, getToken]);
 
   useEffect(() => {
     if (!image || !client) return;
     let cancelled = false;
-    loadBlobUrl(client.http.attachmentUrl(attachment.id), attachment.id, attachment.contentType, getToken).then(
+    loadBlobUrl(client.http.attachmentUrl(attachment.id), attachment.id, attachment.contentType, getToken, sealed).then(
       (url) => !cancelled && setSrc(url),
       (e: unknown) => !cancelled && setError(e instanceof Error ? e.message : 'Download failed.'),
     );
@@ -70,7 +78,7 @@ export function Attachment({ attachment }: { attachment: AttachmentRef }) {
   async function download() {
     if (!client) return;
     try {
-      const url = await loadBlobUrl(client.http.attachmentUrl(attachment.id), attachment.id, attachment.contentType, getToken);
+      const url = await loadBlobUrl(client.http.attachmentUrl(attachment.id), attachment.id, attachment.contentType, getToken, sealed);
       const a = document.createElement('a');
       a.href = url;
       a.download = attachment.filename;

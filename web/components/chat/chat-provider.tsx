@@ -22,6 +22,7 @@ import {
 } from './cache';
 import { currentOrigin, splitProduct } from './product-context';
 import { KnownMessages } from './known-messages';
+import { PanelE2E } from './e2e/panel-e2e';
 import { createTokenSource } from './token';
 import { TypingStore } from './typing-store';
 
@@ -44,7 +45,9 @@ export interface ChatContextValue {
    * Opens (creating if needed) the direct conversation with a user in the panel; `productId`:
    * started from that product's page, so the next message carries it (product-context.tsx).
    */
-  openDirect(userId: string, options?: { productId?: string }): Promise<void>;
+  openDirect(userId: string, options?: { productId?: string; encrypted?: boolean }): Promise<void>;
+  /** End-to-end encryption for the signed-in user (this browser's keys, decryption, key warnings). */
+  e2e: PanelE2E | null;
   /** conversationId → the product the next message there is about (until sent or dismissed). */
   productDrafts: Readonly<Record<string, string>>;
   setProductDraft(conversationId: string, productId: string | null): void;
@@ -77,8 +80,12 @@ export function useChat(): ChatContextValue {
 
 /** The conversation list (SWR), shared by every view. */
 export function useConversations() {
-  const { client } = useChat();
-  return useSWR<ConversationList>(client ? CONVERSATIONS_KEY : null, () => client!.http.conversations({ limit: 100 }), {
+  const { client, e2e } = useChat();
+  return useSWR<ConversationList>(client ? CONVERSATIONS_KEY : null, async () => {
+    const list = await client!.http.conversations({ limit: 100 });
+    // Last messages of encrypted conversations are opened here, before any view sees them.
+    return e2e ? e2e.decryptor.list(list) : list;
+  }, {
     revalidateOnFocus: false,
     // The socket keeps it current; a reconnect revalidates explicitly.
     revalidateOnReconnect: false,
@@ -91,6 +98,8 @@ export function ChatProvider({ me: meProp, children }: { me: SessionUser | null;
   const meId = meProp?.id ?? null;
   const me = useMemo(() => meProp, [meId]);
   const [client, setClient] = useState<ChatClient | null>(null);
+  const [e2e, setE2E] = useState<PanelE2E | null>(null);
+  const e2eRef = useRef<PanelE2E | null>(null);
   const [state, setState] = useState<ConnectionState | null>(null);
   const [outboxVersion, setOutboxVersion] = useState(0);
   const [open, setOpenState] = useState(false);
@@ -244,6 +253,7 @@ export function ChatProvider({ me: meProp, children }: { me: SessionUser | null;
       scheduleReceipt(conversationId, event.message.seq, isViewing(conversationId));
     }
     if (event.type === 'message.created' && event.message.senderId === meId) bumpOutbox();
+    if (event.type === 'keys.changed') void mutate(['e2e-keys', conversationId]);
     if ((event.type === 'conversation.deleted' || (event.type === 'member.removed' && event.userId === meId)) && conversationId === activeRef.current) {
       setActiveId(null);
     }
@@ -266,6 +276,11 @@ export function ChatProvider({ me: meProp, children }: { me: SessionUser | null;
     if (!me) return;
     const chat = new ChatClient({ wsUrl: CHAT_WS_URL, httpUrl: CHAT_URL, getToken: () => getToken(), userId: me.id });
     clientRef.current = chat;
+    // This browser's device keys are created (first time) and published on sign-in.
+    const panelE2E = new PanelE2E(chat, me.id);
+    void panelE2E.session().catch(() => {});
+    e2eRef.current = panelE2E;
+    setE2E(panelE2E);
     setClient(chat);
     setState(chat.state);
     let wasConnected = false;
@@ -278,7 +293,7 @@ export function ChatProvider({ me: meProp, children }: { me: SessionUser | null;
         if (next.status === 'connected' && !wasConnected) void mutate(CONVERSATIONS_KEY);
         wasConnected = next.status === 'connected';
       }),
-      chat.on('event', (event: ConversationEvent) => handlers.current.event(event)),
+      chat.on('event', (event: ConversationEvent) => routeEvent(event)),
       chat.on('signal', (signal: Signal) => handlers.current.signal(signal)),
       chat.on('conversations', () => void mutate(CONVERSATIONS_KEY)),
     ];
@@ -290,6 +305,8 @@ export function ChatProvider({ me: meProp, children }: { me: SessionUser | null;
       timers.clear();
       chat.disconnect();
       clientRef.current = null;
+      e2eRef.current = null;
+      setE2E(null);
       setClient(null);
       setState(null);
     };
@@ -297,11 +314,21 @@ export function ChatProvider({ me: meProp, children }: { me: SessionUser | null;
 
   useEffect(() => () => typing.dispose(), [typing]);
 
+  /** Events of encrypted conversations are opened first, in order per conversation; others go straight in. */
+  const routeEvent = useCallback((event: ConversationEvent) => {
+    const panelE2E = e2eRef.current;
+    if (panelE2E?.decryptor.isEncrypted(event)) panelE2E.enqueue(event, (opened) => handlers.current.event(opened));
+    else handlers.current.event(event);
+  }, []);
+
   const openDirect = useCallback(
-    async (userId: string, options: { productId?: string } = {}) => {
+    async (userId: string, options: { productId?: string; encrypted?: boolean } = {}) => {
       const c = clientRef.current;
       if (!c) throw new Error('Sign in to chat.');
-      const conversation = await c.http.createDirect(userId);
+      const conversation = options.encrypted
+        ? await (await e2eRef.current!.session()).directory.createEncryptedDirect(userId)
+        : await c.http.createDirect(userId);
+      e2eRef.current?.decryptor.note(conversation);
       const list = cache.get(CONVERSATIONS_KEY)?.data as ConversationList | undefined;
       const known = list?.conversations.some((x) => x.id === conversation.id);
       // Not loaded yet: load it (an update of nothing would also drop the fetch in flight).
@@ -337,13 +364,13 @@ export function ChatProvider({ me: meProp, children }: { me: SessionUser | null;
       known,
       getToken: () => getToken(),
       registerViewing,
-      applyMessage: (message: Message) =>
-        handlers.current.event({ type: 'message.created', conversationId: message.conversationId, seq: message.seq, message }),
+      applyMessage: (message: Message) => routeEvent({ type: 'message.created', conversationId: message.conversationId, seq: message.seq, message }),
+      e2e,
       markRead,
       announcement,
       presenceKnown: state?.status === 'connected' && state.transport === 'websocket',
     }),
-    [me, client, state, outboxVersion, bumpOutbox, ready, open, openRestored, setOpen, activeId, setActiveId, openDirect, productDrafts, setProductDraft, typing, known, getToken, registerViewing, markRead, announcement],
+    [me, client, state, outboxVersion, bumpOutbox, ready, open, openRestored, setOpen, activeId, setActiveId, openDirect, productDrafts, setProductDraft, typing, known, getToken, registerViewing, markRead, announcement, e2e, routeEvent],
   );
 
   return (

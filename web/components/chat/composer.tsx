@@ -6,6 +6,8 @@ import { CloseIcon, PaperclipIcon } from './icons';
 import { canRecord, MicButton, VoiceRecorder, voiceCaption, type Recording } from './voice';
 import { findProduct } from '@/lib/products';
 import { ProductCard, withProduct } from './product-context';
+import { sendSealed, uploadSealed } from './e2e/sealed-send';
+import type { SealedAttachment } from './e2e/message-states';
 
 /** Re-send `typing.start` at most this often while the user keeps typing. */
 const TYPING_REFRESH_MS = 3000;
@@ -25,6 +27,7 @@ function fitHeight(el: HTMLTextAreaElement): void {
 
 export interface ReplyTarget {
   id: string;
+  senderId: string;
   senderName: string;
   preview: string;
 }
@@ -45,8 +48,12 @@ export const Composer = forwardRef<ComposerHandle, {
   replyTo: ReplyTarget | null;
   onCancelReply(): void;
   onSent(): void;
-}>(function Composer({ conversationId, replyTo, onCancelReply, onSent }, ref) {
-  const { client, bumpOutbox, applyMessage, productDrafts, setProductDraft } = useChat();
+  /** End-to-end encrypted: sealed on this device (no voice messages). */
+  encrypted?: boolean;
+  /** Why sending is off (waiting for the other person's keys), or null. */
+  blocked?: string | null;
+}>(function Composer({ conversationId, replyTo, onCancelReply, onSent, encrypted = false, blocked = null }, ref) {
+  const { client, bumpOutbox, applyMessage, productDrafts, setProductDraft, e2e } = useChat();
   const draftProduct = productDrafts[conversationId] ? findProduct(productDrafts[conversationId]!) : undefined;
   const [text, setText] = useState('');
   const [uploads, setUploads] = useState<Upload[]>([]);
@@ -137,7 +144,7 @@ export const Composer = forwardRef<ComposerHandle, {
   const ready = uploads.filter((u) => u.ref).map((u) => u.ref!);
 
   function send() {
-    if (!client || uploading) return;
+    if (!client || uploading || blocked) return;
     const typed = text.trim();
     if (!typed && ready.length === 0) return;
     // The service needs some text: a files-only message is captioned with their names.
@@ -145,19 +152,25 @@ export const Composer = forwardRef<ComposerHandle, {
     // Started from a product page: the message carries the product's link (shown as its card).
     const body = draftProduct ? withProduct(caption, draftProduct.id) : caption;
     if (draftProduct) setProductDraft(conversationId, null);
-    const { done } = client.send({
+    const sent = encrypted && e2e
+      ? sendSealed(e2e, { conversationId, replyToId: replyTo?.id ?? null, plaintext: { body, quote: replyTo ? { senderId: replyTo.senderId, preview: replyTo.preview } : null, attachments: ready as SealedAttachment[] } }, bumpOutbox)
+      : client.send({
       conversationId,
       body,
       ...(replyTo ? { replyToId: replyTo.id } : {}),
       ...(ready.length ? { attachmentIds: ready.map((a) => a.id) } : {}),
-    });
+    }).done;
     // The outcome (sent or failed) shows in the message list; nothing to do here but refresh it.
-    done.then(
+    sent.then(
       ({ message }) => {
         applyMessage(message);
         bumpOutbox();
       },
-      () => bumpOutbox(),
+      (e: unknown) => {
+        bumpOutbox();
+        // Sealing happens before the outbox: a failure there (unverifiable keys) is said here.
+        if (encrypted) setError(`Not sent: ${e instanceof Error ? e.message : 'the message could not be sealed.'}`);
+      },
     );
     bumpOutbox();
     stopTyping();
@@ -188,7 +201,7 @@ export const Composer = forwardRef<ComposerHandle, {
     for (const file of files.slice(0, Math.max(0, room))) {
       const key = `${file.name}-${Math.random().toString(36).slice(2)}`;
       setUploads((list) => [...list, { key, filename: file.name, ref: null, error: null }]);
-      client.http.upload(conversationId, file, file.name).then(
+      (encrypted && e2e ? uploadSealed(e2e, conversationId, file) : client.http.upload(conversationId, file, file.name)).then(
         (attachment) => setUploads((list) => list.map((u) => (u.key === key ? { ...u, ref: attachment } : u))),
         (e: unknown) => setUploads((list) => list.map((u) => (u.key === key ? { ...u, error: e instanceof Error ? e.message : 'Upload failed.' } : u))),
       );
@@ -196,7 +209,7 @@ export const Composer = forwardRef<ComposerHandle, {
     textRef.current?.focus();
   }
 
-  const canSend = !!client && !uploading && (text.trim() !== '' || ready.length > 0);
+  const canSend = !!client && !blocked && !uploading && (text.trim() !== '' || ready.length > 0);
   const inputId = `composer-${conversationId}`;
   return (
     <div className="composer">
@@ -273,7 +286,8 @@ export const Composer = forwardRef<ComposerHandle, {
           value={text}
           rows={1}
           data-testid="composer-input"
-          placeholder="Write a message…"
+          placeholder={blocked ?? (encrypted ? 'Write an encrypted message…' : 'Write a message…')}
+          disabled={!!blocked}
           onChange={onChange}
           onKeyDown={onKeyDown}
           onBlur={stopTyping}
@@ -283,7 +297,7 @@ export const Composer = forwardRef<ComposerHandle, {
         <span id={`${inputId}-hint`} className="sr-only">
           Enter sends, Shift+Enter adds a line.
         </span>
-        {recorderAvailable && !canSend ? (
+        {recorderAvailable && !encrypted && !canSend ? (
           <MicButton onClick={() => setRecording(true)} disabled={!client || sendingVoice || uploads.length > 0} />
         ) : (
           <button type="button" className="button composer-send" onClick={send} disabled={!canSend}>

@@ -4,6 +4,7 @@ import { Avatar } from './avatar';
 import { conversationTitle, firstName, memberName, otherMember, previewText } from './cache';
 import { useChat } from './chat-provider';
 import { currentOrigin, splitProduct } from './product-context';
+import { LockBadge } from './e2e/lock-badge';
 
 function relative(iso: string): string {
   const date = new Date(iso);
@@ -50,6 +51,7 @@ export function ConversationList({ conversations, activeId, onOpen }: { conversa
                 <span className="conversation-item-top">
                   <span className="conversation-item-title">
                     {title}
+                    {c.encrypted && <LockBadge size={12} />}
                     {extra && <span className="sr-only">{extra}</span>}
                   </span>
                   <span className="muted conversation-item-time">{relative(last?.createdAt ?? c.lastActivityAt)}</span>

@@ -4,13 +4,18 @@ import type { Conversation, HistoryPage, Message } from '@chat/protocol';
 import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState, useSyncExternalStore } from 'react';
 import useSWRInfinite from 'swr/infinite';
 import { Avatar } from './avatar';
-import { BackIcon } from './icons';
+import { BackIcon, LockIcon } from './icons';
 import { conversationTitle, DELETED_TEXT, historyGetKey, HISTORY_PAGE_SIZE, memberName, mergeHistory, otherMember, seenBy, tickFor, type HistoryKey } from './cache';
 import { useChat } from './chat-provider';
 import { Composer, type ComposerHandle, type ReplyTarget } from './composer';
 import { MessageItem, type DisplayMessage, type MessageActions } from './message-item';
 import { currentOrigin, ProductCard, splitProduct } from './product-context';
 import { findProduct } from '@/lib/products';
+import { useConversationKeys } from './e2e/conversation-keys';
+import { EncryptionBar } from './e2e/encryption-bar';
+import { LockBadge } from './e2e/lock-badge';
+import { e2eStateOf } from './e2e/message-states';
+import { editSealed } from './e2e/sealed-send';
 
 /** Within this many pixels of the bottom counts as "at the bottom" (new messages keep it there). */
 const STICKY_PX = 80;
@@ -54,7 +59,9 @@ function preview(body: string | null): string {
 }
 
 export function ConversationView({ conversation, onBack, backOnNarrowOnly, autoFocus }: { conversation: Conversation; onBack?: () => void; backOnNarrowOnly?: boolean; autoFocus?: boolean }) {
-  const { client, me, outboxVersion, bumpOutbox, registerViewing, markRead, presenceKnown, productDrafts } = useChat();
+  const { client, me, outboxVersion, bumpOutbox, registerViewing, markRead, presenceKnown, productDrafts, e2e, openDirect } = useChat();
+  const encrypted = conversation.encrypted === true;
+  const keys = useConversationKeys(e2e, conversation.id, encrypted);
   const [showMembers, setShowMembers] = useState(false);
   const origin = currentOrigin();
   const meId = me!.id;
@@ -69,7 +76,11 @@ export function ConversationView({ conversation, onBack, backOnNarrowOnly, autoF
 
   const history = useSWRInfinite<HistoryPage, Error, (index: number, previous: HistoryPage | null) => HistoryKey | null>(
     historyGetKey(id),
-    ([, conversationId, before]) => client!.http.history(conversationId, { ...(before !== null ? { before } : {}), limit: HISTORY_PAGE_SIZE }),
+    async ([, conversationId, before]) => {
+      const page = await client!.http.history(conversationId, { ...(before !== null ? { before } : {}), limit: HISTORY_PAGE_SIZE });
+      // Sealed bodies are opened here, before the cache: views only ever see plaintext or a failure.
+      return encrypted && e2e ? e2e.decryptor.page(page) : page;
+    },
     { revalidateOnFocus: false, revalidateFirstPage: true, revalidateAll: false, revalidateOnReconnect: false },
   );
   const { data: pages, size, setSize, isLoading, isValidating, error } = history;
@@ -114,6 +125,7 @@ export function ConversationView({ conversation, onBack, backOnNarrowOnly, autoF
         replyTo: parent ? { id: parent.id, senderName: memberName(conversation, parent.senderId), preview: parent.preview === null ? null : preview(parent.preview) } : null,
         attachments: m.attachments,
         reactions: m.reactions ?? [],
+        e2e: e2eStateOf(m),
         mine,
         tick: mine ? tickFor(m, conversation.members) : null,
         seen: mine && conversation.kind === 'group' ? { names: seenBy(m, conversation.members).map((x) => x.name || x.userId), of: conversation.members.length - 1 } : null,
@@ -135,8 +147,8 @@ export function ConversationView({ conversation, onBack, backOnNarrowOnly, autoF
         senderId: meId,
         senderName: me?.name ?? meId,
         senderImage: me?.image ?? null,
-        body: splitProduct(item.body, origin)?.text ?? item.body,
-        product: splitProduct(item.body, origin)?.product ?? null,
+        // A sealed item holds an envelope: show what was typed on this device, never the envelope.
+        ...(encrypted ? { body: e2e?.decryptor.pending.get(item.clientMsgId) ?? 'Encrypted message', product: null } : { body: splitProduct(item.body, origin)?.text ?? item.body, product: splitProduct(item.body, origin)?.product ?? null }),
         deleted: false,
         edited: false,
         createdAt: item.createdAt,
@@ -147,11 +159,12 @@ export function ConversationView({ conversation, onBack, backOnNarrowOnly, autoF
         tick: item.status === 'failed' ? 'failed' : 'pending',
         seen: null,
         error: item.status === 'failed' ? (item.error?.message ?? 'Not sent.') : null,
+        e2e: null,
       });
     }
     return shown;
     // outboxVersion: the outbox lives in the client; re-read it when it changes.
-  }, [messages, client, id, outboxVersion, conversation, byId, meId, me, member, origin]);
+  }, [messages, client, id, outboxVersion, conversation, byId, meId, me, member, origin, encrypted, e2e]);
 
   // The product this conversation is about: the one the chat was just started from (until its
   // message is sent), else the latest one a message carries.
@@ -249,10 +262,14 @@ export function ConversationView({ conversation, onBack, backOnNarrowOnly, autoF
   const actions: MessageActions = {
     reply: (m) => {
       if (!m.id) return;
-      setReplyTo({ id: m.id, senderName: m.mine ? 'yourself' : m.senderName, preview: preview(m.body) });
+      setReplyTo({ id: m.id, senderId: m.senderId, senderName: m.mine ? 'yourself' : m.senderName, preview: preview(m.body) });
       composer.current?.focus();
     },
-    edit: (m, body) => m.id && client && run(client.edit(id, m.id, body)),
+    edit: (m, body) => {
+      if (!m.id || !client) return;
+      const original = byId.get(m.id);
+      run(encrypted && e2e && original ? editSealed(e2e, id, { id: m.id, clientMsgId: m.clientMsgId, replyToId: original.replyToId }, body) : client.edit(id, m.id, body));
+    },
     remove: (m) => {
       if (!m.id || !client) return;
       run(client.remove(id, m.id));
@@ -299,7 +316,10 @@ export function ConversationView({ conversation, onBack, backOnNarrowOnly, autoF
         )}
         <Avatar userId={other?.userId ?? id} image={other?.image} size={32} online={otherOnline} />
         <div className="conversation-heading">
-          <h2 className="conversation-title">{title}</h2>
+          <div className="conversation-title-row">
+            <h2 className="conversation-title">{title}</h2>
+            {encrypted && <LockBadge />}
+          </div>
           {other ? (
             <p className="muted conversation-subtitle" data-testid="conversation-subtitle">
               {subtitle}
@@ -323,7 +343,24 @@ export function ConversationView({ conversation, onBack, backOnNarrowOnly, autoF
             </button>
           )}
         </div>
+        {other && !encrypted && e2e && (
+          <button type="button" className="icon-button" aria-label={`Start an encrypted chat with ${title}`} title="Start an encrypted chat" onClick={() => run(openDirect(other.userId, { encrypted: true }))}>
+            <LockIcon />
+          </button>
+        )}
       </header>
+      {encrypted && e2e && (
+        <EncryptionBar
+          e2e={e2e}
+          conversation={conversation}
+          me={meId}
+          keys={keys.data}
+          onAccepted={() => {
+            void keys.mutate();
+            void history.mutate();
+          }}
+        />
+      )}
       {topic && (
         <div className="conversation-product" data-testid="conversation-product">
           <span className="muted small">About</span>
@@ -399,6 +436,8 @@ export function ConversationView({ conversation, onBack, backOnNarrowOnly, autoF
         onSent={() => {
           atBottom.current = true;
         }}
+        encrypted={encrypted}
+        blocked={encrypted && other && keys.data && !keys.data.devices.some((d) => d.userId === other.userId) ? `Waiting for ${title}’s keys` : null}
       />
     </section>
   );

@@ -92,3 +92,9 @@ export const PauseIcon = () => (
     <path d="M8 5v14M16 5v14" />
   </Icon>
 );
+export const LockIcon = ({ size = 14 }: { size?: number }) => (
+  <Icon size={size}>
+    <rect x="5" y="11" width="14" height="10" rx="2" />
+    <path d="M8 11V7a4 4 0 0 1 8 0v4" />
+  </Icon>
+);

@@ -10,6 +10,7 @@ import { ClockIcon, EditIcon, MoreIcon, ReplyIcon, SmileIcon, TrashIcon } from '
 import { MessageToolbar, type ToolbarItem } from './message-toolbar';
 import { isVoiceCaption } from './voice';
 import { ProductCard } from './product-context';
+import type { E2EState } from './e2e/message-states';
 
 export const QUICK_REACTIONS = ['👍', '❤️', '😂', '🎉', '😮'] as const;
 
@@ -38,6 +39,8 @@ export interface DisplayMessage {
   /** Mine, in a group: the names of the other members who have read it, and how many others there are. */
   seen: { names: string[]; of: number } | null;
   error: string | null;
+  /** In an encrypted conversation: whether it opened on this device ('ok'), or why not (the body then says so). */
+  e2e: E2EState | null;
 }
 
 const TICK_LABEL: Record<Tick, string> = {
@@ -96,7 +99,9 @@ export function MessageItem({ message, me, showSender, showMeta, actions }: { me
   const editRef = useRef<HTMLTextAreaElement>(null);
   const seenRef = useRef<HTMLDivElement>(null);
   const itemRef = useRef<HTMLLIElement>(null);
-  const sent = message.id !== null && !message.deleted;
+  // A message that did not open is not valid text: nothing to reply to, react to or edit.
+  const problem = message.e2e !== null && message.e2e !== 'ok';
+  const sent = message.id !== null && !message.deleted && !problem;
 
   useEffect(() => {
     if (editing) {
@@ -299,6 +304,11 @@ export function MessageItem({ message, me, showSender, showMeta, actions }: { me
                   </button>
                 </div>
               </div>
+            ) : problem ? (
+              <p className="message-body message-e2e-problem" data-testid="message-body" data-e2e={message.e2e}>
+                <span aria-hidden="true">⚠ </span>
+                {message.body}
+              </p>
             ) : (
               // Rendered as text: React escapes it; no HTML from messages is ever interpreted.
               // A voice message's generated caption is for lists and screen readers: the player shows it.

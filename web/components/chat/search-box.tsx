@@ -12,7 +12,7 @@ type Hit = Message & { snippet?: Segment[] };
 
 /** Search over the user's messages. Snippets are plain text segments; matches are marked, never parsed as HTML. */
 export function SearchBox({ onOpen }: { onOpen(conversationId: string): void }) {
-  const { client, me } = useChat();
+  const { client, me, e2e } = useChat();
   const { data: list } = useConversations();
   const [query, setQuery] = useState('');
   const [results, setResults] = useState<Hit[] | null>(null);
@@ -28,7 +28,9 @@ export function SearchBox({ onOpen }: { onOpen(conversationId: string): void }) 
     try {
       // The service answers { results: SearchHit[] }; older SDK typings say { messages }.
       const page = (await client.http.search({ q })) as unknown as { results?: Hit[]; messages?: Hit[] };
-      setResults(page.results ?? page.messages ?? []);
+      // The service cannot search encrypted conversations: their messages decrypted on this device are searched here.
+      const local: Hit[] = (e2e?.decryptor.search(q) ?? []).map((m) => ({ ...m, snippet: highlight(m.body ?? '', q) }));
+      setResults([...local, ...(page.results ?? page.messages ?? [])]);
     } catch (e) {
       setResults(null);
       setError(e instanceof Error ? e.message : 'Search failed.');
@@ -110,4 +112,16 @@ export function SearchBox({ onOpen }: { onOpen(conversationId: string): void }) 
       )}
     </div>
   );
+}
+
+/** A local hit's text around its first match, the match marked. */
+function highlight(text: string, q: string): Segment[] {
+  const at = text.toLowerCase().indexOf(q.toLowerCase());
+  if (at < 0) return [{ text, match: false }];
+  const start = Math.max(0, at - 40);
+  return [
+    { text: (start > 0 ? '…' : '') + text.slice(start, at), match: false },
+    { text: text.slice(at, at + q.length), match: true },
+    { text: text.slice(at + q.length, at + q.length + 80), match: false },
+  ];
 }

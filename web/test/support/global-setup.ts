@@ -31,6 +31,9 @@ declare module 'vitest' {
     serviceUrl: string;
     databaseUrl: string;
     controlUrl: string;
+    /** The service's log (debug level), scanned for plaintext by e2e-chat.test.ts. */
+    serviceLogFile: string;
+    attachmentsDir: string;
   }
 }
 
@@ -113,6 +116,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
     project.provide('serviceUrl', serviceUrl);
     project.provide('databaseUrl', databaseUrl);
     project.provide('controlUrl', control.url);
+    project.provide('serviceLogFile', service.logFile);
+    project.provide('attachmentsDir', service.attachmentsDir);
   } catch (error) {
     await teardown();
     throw error;
@@ -123,6 +128,8 @@ export default async function setup(project: TestProject): Promise<() => Promise
 /** The chat service instance, which tests may stop and start again on the same port. */
 class ServiceControl {
   private app: ChatApp | null = null;
+  readonly logFile = path.join(artifacts, 'service.log');
+  private readonly log = createWriteStream(this.logFile);
 
   constructor(
     private readonly databaseUrl: string,
@@ -134,10 +141,11 @@ class ServiceControl {
   async start(): Promise<void> {
     if (this.app) return;
     const config = loadConfig(
-      { AUTH_SECRET: TEST_SECRET, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'warn', ALLOWED_ORIGINS: this.webOrigin },
-      { databaseUrl: this.databaseUrl, host: '127.0.0.1', port: this.port, dataDir: this.dataDir, attachmentsDir: path.join(this.dataDir, 'attachments') },
+      // Debug level, to a file: the end-to-end tests check no plaintext reaches the service's log.
+      { AUTH_SECRET: TEST_SECRET, LOG_LEVEL: process.env.TEST_LOG_LEVEL ?? 'debug', ALLOWED_ORIGINS: this.webOrigin },
+      { databaseUrl: this.databaseUrl, host: '127.0.0.1', port: this.port, dataDir: this.dataDir, attachmentsDir: this.attachmentsDir },
     );
-    const app = await buildApp(config, createLogger(config));
+    const app = await buildApp(config, createLogger(config, this.log));
     await app.app.listen({ host: '127.0.0.1', port: this.port });
     this.app = app;
   }
@@ -157,6 +165,10 @@ class ServiceControl {
     const connections = [...app.gateway.registry.all()];
     for (const connection of connections) connection.socket.terminate();
     return connections.length;
+  }
+
+  get attachmentsDir(): string {
+    return path.join(this.dataDir, 'attachments');
   }
 
   get running(): boolean {

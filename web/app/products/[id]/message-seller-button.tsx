@@ -2,6 +2,7 @@
 import { usePathname, useRouter } from 'next/navigation';
 import { useState } from 'react';
 import { useChat } from '@/components/chat/chat-provider';
+import { LockIcon } from '@/components/chat/icons';
 
 export function MessageSellerButton({ sellerId, sellerName, productId }: { sellerId: string; sellerName: string; productId: string }) {
   const { me, openDirect } = useChat();
@@ -10,7 +11,7 @@ export function MessageSellerButton({ sellerId, sellerName, productId }: { selle
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string | null>(null);
 
-  async function onClick() {
+  async function onClick(encrypted = false) {
     if (!me) {
       router.push(`/login?callbackUrl=${encodeURIComponent(pathname)}`);
       return;
@@ -19,7 +20,7 @@ export function MessageSellerButton({ sellerId, sellerName, productId }: { selle
     setError(null);
     try {
       // The chat starts about this product: the first message carries it as a card.
-      await openDirect(sellerId, { productId });
+      await openDirect(sellerId, encrypted ? { productId, encrypted } : { productId });
     } catch (e) {
       setError(e instanceof Error ? e.message : 'Could not open the chat.');
     } finally {
@@ -30,8 +31,12 @@ export function MessageSellerButton({ sellerId, sellerName, productId }: { selle
   if (me?.id === sellerId) return <p className="muted">This is your listing.</p>;
   return (
     <div>
-      <button type="button" className="button button-large" onClick={onClick} disabled={busy}>
+      <button type="button" className="button button-large" onClick={() => void onClick()} disabled={busy}>
         {busy ? 'Opening chat…' : 'Message the seller'}
+      </button>{' '}
+      {/* A separate, end-to-end encrypted conversation with the seller (docs/e2e.md). */}
+      <button type="button" className="button button-large button-ghost" onClick={() => void onClick(true)} disabled={busy}>
+        <LockIcon size={16} /> Start encrypted chat
       </button>
       <p className="muted small">{sellerName} usually replies within a day.</p>
       {error && (
