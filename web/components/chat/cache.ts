@@ -107,14 +107,23 @@ export function mergeHistory(pages: HistoryPage[] | undefined, known: readonly M
   return added ? out.sort((a, b) => a.seq - b.seq) : out;
 }
 
+/** An encrypted message this device tried and failed to open (the panel's `e2e` state). */
+function notOpened(m: Message): boolean {
+  const state = (m as { e2e?: unknown }).e2e;
+  return typeof state === 'string' && state !== 'ok';
+}
+
 /**
- * Two copies of one message (a page's and an event's): a deletion wins, then the later
- * edit, then `b`; the reaction summary and reply preview come from whichever copy has them.
+ * Two copies of one message (a page's and an event's): a deletion wins, then one that opened
+ * over one that did not (encrypted), then the later edit, then `b`; the reaction summary and reply preview come from whichever copy has them.
  */
 function newestCopy(a: Message, b: Message): Message {
   let base: Message;
   let other: Message;
   if (!!a.deletedAt !== !!b.deletedAt) [base, other] = a.deletedAt ? [a, b] : [b, a];
+  // Of one version of an encrypted message, the copy that opened beats one that did not (a live
+  // copy from a contact's new device fails until "Accept new keys"; the page fetched since opens).
+  else if ((a.editedAt ?? '') === (b.editedAt ?? '') && notOpened(a) !== notOpened(b)) [base, other] = notOpened(a) ? [b, a] : [a, b];
   else if ((a.editedAt ?? '') > (b.editedAt ?? '')) [base, other] = [a, b];
   else [base, other] = [b, a];
   // The optional parts (a live copy may come without them) from whichever copy has them.

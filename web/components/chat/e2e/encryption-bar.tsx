@@ -2,12 +2,15 @@
 /**
  * What an encrypted conversation says above its messages: that it is end-to-end encrypted and
  * what that costs, the safety-number button, a key-change warning with "Accept new keys", and
- * "waiting for <name>'s keys" while the other member has no device yet.
+ * "waiting for <name>'s keys" while the other member has no device yet. When this browser's
+ * device could not be published because the user already has the maximum number of devices,
+ * it says so and lists them with "Remove"; after a removal the publish is tried again.
  */
 import type { Conversation } from '@chat/protocol';
 import { useState, useSyncExternalStore } from 'react';
 import { firstName, memberName, otherMember } from '../cache';
 import { describeChange } from './key-warnings';
+import { OwnDevices, useDeviceStatus } from './own-devices';
 import type { PanelE2E } from './panel-e2e';
 import { SafetyNumberDialog } from './safety-number-dialog';
 import type { ConversationKeys } from '@chat/protocol';
@@ -18,6 +21,7 @@ export function EncryptionBar({ e2e, conversation, me, keys, onAccepted }: { e2e
     () => e2e.warnings.get(),
     () => e2e.warnings.get(),
   );
+  const status = useDeviceStatus(e2e);
   const [showSafety, setShowSafety] = useState(false);
   const [thisDevice, setThisDevice] = useState<string | null>(null);
   const [error, setError] = useState<string | null>(null);
@@ -63,13 +67,21 @@ export function EncryptionBar({ e2e, conversation, me, keys, onAccepted }: { e2e
           {error && <p className="error-text">{error}</p>}
         </div>
       )}
+      {status.state === 'full' && (
+        <div className="key-warning" role="alert" data-testid="e2e-devices-full">
+          <p>
+            You have {status.maxDevices} devices with encryption keys; remove one to use encrypted chats here.
+          </p>
+          <OwnDevices e2e={e2e} me={me} onRemoved={onAccepted} />
+        </div>
+      )}
       {waiting && (
         <p className="key-waiting" role="status" data-testid="e2e-waiting">
           Waiting for {otherName}’s keys — they need to open the chat once. Sending is off until then.
         </p>
       )}
       {showSafety && keys && other && (
-        <SafetyNumberDialog me={me} other={other.userId} otherName={otherName} devices={keys.devices} thisDevice={thisDevice} onClose={() => setShowSafety(false)} />
+        <SafetyNumberDialog e2e={e2e} me={me} other={other.userId} otherName={otherName} devices={keys.devices} thisDevice={thisDevice} onDevicesChanged={onAccepted} onClose={() => setShowSafety(false)} />
       )}
     </div>
   );

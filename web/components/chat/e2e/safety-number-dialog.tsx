@@ -3,11 +3,14 @@
  * The safety number of an encrypted conversation: 60 digits over both users' device identity
  * keys (safetyNumber), the same on both sides exactly when both see the same devices. Compare it
  * in person or over another channel; a native modal <dialog> keeps focus inside while open.
+ * Below, the user's own devices with "Remove" on each other one (OwnDevices).
  */
 import { safetyNumber, type DeviceBundle } from '@chat/client';
 import { useEffect, useRef, useState } from 'react';
+import { OwnDevices } from './own-devices';
+import type { PanelE2E } from './panel-e2e';
 
-export function SafetyNumberDialog({ me, other, otherName, devices, thisDevice, onClose }: { me: string; other: string; otherName: string; devices: readonly DeviceBundle[]; thisDevice: string | null; onClose(): void }) {
+export function SafetyNumberDialog({ e2e, me, other, otherName, devices, thisDevice, onDevicesChanged, onClose }: { e2e: PanelE2E; me: string; other: string; otherName: string; devices: readonly DeviceBundle[]; thisDevice: string | null; onDevicesChanged(): void; onClose(): void }) {
   const ref = useRef<HTMLDialogElement>(null);
   const [digits, setDigits] = useState<string | null>(null);
 
@@ -57,6 +60,7 @@ export function SafetyNumberDialog({ me, other, otherName, devices, thisDevice, 
           <li key={`${d.userId}:${d.deviceId}`}>{label(d)}</li>
         ))}
       </ul>
+      <OwnDevices e2e={e2e} me={me} onRemoved={onDevicesChanged} />
       <button type="button" className="button" onClick={onClose} autoFocus>
         Close
       </button>
