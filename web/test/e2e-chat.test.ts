@@ -95,6 +95,9 @@ afterAll(async () => {
     await sql`create unique index if not exists messages_sender_client_msg_uq on messages using btree (sender_id, client_msg_id)`;
   }
   await browser?.close();
+  // The encrypted conversations this file made (a pair has one beside its plain one): later
+  // files find each contact once in the list, whatever order the files run in.
+  await sql`delete from conversations where encrypted`;
   await sql.end();
 });
 
@@ -176,11 +179,16 @@ describe.sequential('encrypted direct conversation in the panel', () => {
   it('leaves no plaintext on the server: database rows, bus payloads, attachment blobs, the service log', async () => {
     await tap.stop();
     expect(tap.payloads.length).toBeGreaterThan(0);
+    // Positive control: the tap saw this conversation's own events.
+    expect(tap.payloads.some((p) => p.includes(conversationId))).toBe(true);
     expect(tap.payloads.flatMap((p) => find('bus', p, NEEDLES))).toEqual([]);
 
     const db = await scanDatabase(databaseUrl, NEEDLES);
     expect(db.rows).toBeGreaterThan(0);
     expect(db.hits).toEqual([]);
+    // Positive control: the same scan finds text the server does hold in clear (a user's name).
+    const [carolRow] = await sql<{ name: string }[]>`select name from users where id = 'carol'`;
+    expect((await scanDatabase(databaseUrl, [carolRow!.name])).hits.length).toBeGreaterThan(0);
     // The envelopes are there (the scan saw the sealed rows).
     const [sealed] = await sql<{ n: number }[]>`select count(*)::int as n from messages where conversation_id = ${conversationId} and body like '{"v":1,"alg":%'`;
     expect(sealed!.n).toBeGreaterThanOrEqual(4);

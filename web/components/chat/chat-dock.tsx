@@ -100,7 +100,10 @@ export function ChatDock() {
   }
 
   if (hidden) return null;
-  const label = unread > 0 ? `Open chat, ${unread} unread ${unread === 1 ? 'message' : 'messages'}` : 'Open chat';
+  // The launcher's name holds the badge's visible text (WCAG 2.5.3); the badge shows only on the
+  // closed launcher: once the panel is open, its list shows the counts.
+  const badge = unread > 99 ? '99+' : String(unread);
+  const label = unread > 0 ? `Open chat, ${badge} unread ${unread === 1 ? 'message' : 'messages'}` : 'Open chat';
   return (
     <div className={`dock${open ? ' dock-open' : ''}`}>
       {open && (
@@ -145,9 +148,9 @@ export function ChatDock() {
         data-ready={ready}
       >
         <span className="launcher-icon">{open ? <CloseIcon size={26} /> : <ChatIcon size={28} />}</span>
-        {unread > 0 && (
+        {unread > 0 && !open && (
           <span className="badge launcher-badge" data-testid="launcher-badge" aria-hidden="true">
-            {unread > 99 ? '99+' : unread}
+            {badge}
           </span>
         )}
       </button>
