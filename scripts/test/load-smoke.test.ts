@@ -84,6 +84,13 @@ beforeAll(async () => {
   databaseUrl = url.toString();
   dropDatabase = async () => {
     const a = postgres(adminUrl, { max: 1, onnotice: () => {} });
+    // The closed instances' last connections go first: a forced drop under a connection that is
+    // still starting kills its type lookup, which postgres.js then reports as an unhandled rejection.
+    for (let waited = 0; waited < 10_000; waited += 100) {
+      const [row] = await a<{ n: number }[]>`select count(*)::int as n from pg_stat_activity where datname = ${name}`;
+      if (row!.n === 0) break;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
     await a.unsafe(`drop database if exists ${name} with (force)`);
     await a.end();
   };
